@@ -1,0 +1,44 @@
+"""Embedded mode: a Dramatiq worker thread inside the web process, and the event-loop hand-off.
+
+Only for the demo and a laptop (no REDIS_URL): the worker dies with the web
+process. Production runs ``manage.py rundramatiq`` processes instead.
+"""
+
+import asyncio
+import logging
+
+import dramatiq
+from dramatiq import Worker
+
+from integrations.sync import progress
+
+logger = logging.getLogger("integrations.sync")
+_worker = None
+
+
+def start_worker(threads=2):
+    """Start (once) a worker consuming the in-process broker; returns it."""
+    global _worker
+    if _worker is None:
+        _worker = Worker(dramatiq.get_broker(), worker_threads=threads, worker_timeout=100)
+        _worker.start()
+        logger.info("[SYNC_TASK] embedded worker started with %s threads", threads)
+    return _worker
+
+
+def stop_worker():
+    global _worker
+    if _worker is not None:
+        _worker.stop()
+        _worker = None
+
+
+def bind_loop_on_first_call(app):
+    """Wrap an ASGI app so the server's running loop is handed to the progress publisher."""
+
+    async def wrapped(scope, receive, send):
+        if progress._server_loop is None:
+            progress.bind_event_loop(asyncio.get_running_loop())
+        return await app(scope, receive, send)
+
+    return wrapped

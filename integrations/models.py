@@ -1,0 +1,233 @@
+"""Teams, their GitHub connection, and what a sync stores.
+
+Status is derived when read (``SyncRun.get_state``): the rows hold facts,
+timestamps and counts that stay true when every worker is dead.
+"""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from cryptography.fernet import InvalidToken
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from fernet_fields import EncryptedTextField
+
+
+class Team(models.Model):
+    name = models.CharField(max_length=100)
+    slug = models.SlugField(max_length=100, unique=True)
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="teams", blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return self.name
+
+
+class GitHubIntegration(models.Model):
+    team = models.OneToOneField(Team, on_delete=models.CASCADE, related_name="github")
+    organization_login = models.CharField(max_length=100)
+    connected_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    scopes = models.CharField(max_length=500, blank=True)
+    connected_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return f"{self.team} → {self.organization_login}"
+
+    def get_access_token(self):
+        """The decrypted token, or TokenUnavailable saying why there is none."""
+        from integrations.github.errors import TokenUnavailable
+
+        try:
+            token = self.credential.access_token
+        except GitHubCredential.DoesNotExist:
+            raise TokenUnavailable("No GitHub token is stored for this team; connect GitHub again.") from None
+        except InvalidToken:
+            raise TokenUnavailable(
+                "The stored GitHub token cannot be decrypted: FERNET_KEYS probably changed without keeping "
+                "the old key. Put the old key back (after the new one) or connect GitHub again."
+            ) from None
+        if not token or not token.strip():
+            raise TokenUnavailable("The stored GitHub token is empty; connect GitHub again.")
+        return token
+
+
+class GitHubCredential(models.Model):
+    """The OAuth (or personal) access token, apart so a key problem never breaks listing integrations."""
+
+    integration = models.OneToOneField(GitHubIntegration, on_delete=models.CASCADE, related_name="credential")
+    access_token = EncryptedTextField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"credential for {self.integration_id}"
+
+
+class TrackedRepository(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        SYNCING = "syncing"
+        COMPLETE = "complete"
+        FAILED = "failed"
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="repositories")
+    github_id = models.BigIntegerField()
+    full_name = models.CharField(max_length=200)
+    private = models.BooleanField(default=False)
+    default_branch = models.CharField(max_length=200, blank=True)
+    pushed_at = models.DateTimeField(null=True, blank=True)
+    sync_status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    prs_synced = models.PositiveIntegerField(default=0)
+    prs_total = models.PositiveIntegerField(null=True, blank=True)
+    # {"mode": "full"|"incremental", "cursor": str|None, "page": int, "pages": int|None,
+    #  "watermark": ISO updated_at of the newest PR fully stored, "run_max": ...}
+    checkpoint = models.JSONField(default=dict, blank=True)
+    last_error = models.TextField(blank=True)
+    last_synced_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["team", "github_id"], name="unique_repo_per_team")]
+        verbose_name_plural = "tracked repositories"
+
+    def __str__(self):
+        return self.full_name
+
+    @property
+    def owner_and_name(self):
+        owner, _, name = self.full_name.partition("/")
+        return owner, name
+
+
+class PullRequest(models.Model):
+    repository = models.ForeignKey(TrackedRepository, on_delete=models.CASCADE, related_name="pull_requests")
+    github_id = models.BigIntegerField()
+    number = models.PositiveIntegerField()
+    title = models.TextField()
+    author_login = models.CharField(max_length=100, null=True, blank=True)  # null: deleted account
+    state = models.CharField(max_length=10)  # open / closed / merged
+    draft = models.BooleanField(default=False)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    merged_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    additions = models.PositiveIntegerField(default=0)
+    deletions = models.PositiveIntegerField(default=0)
+    changed_files = models.PositiveIntegerField(default=0)
+    commits_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["repository", "github_id"], name="unique_pr_per_repo")]
+
+    def __str__(self):
+        return f"#{self.number} {self.title}"
+
+
+class PullRequestReview(models.Model):
+    pull_request = models.ForeignKey(PullRequest, on_delete=models.CASCADE, related_name="reviews")
+    github_id = models.BigIntegerField()
+    reviewer_login = models.CharField(max_length=100, null=True, blank=True)
+    state = models.CharField(max_length=20)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["pull_request", "github_id"], name="unique_review_per_pr")]
+
+    def __str__(self):
+        return f"{self.reviewer_login or 'ghost'}: {self.state}"
+
+
+class Member(models.Model):
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="github_members")
+    github_id = models.BigIntegerField()
+    login = models.CharField(max_length=100)
+    name = models.CharField(max_length=200, blank=True)
+    avatar_url = models.URLField(max_length=500, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["team", "github_id"], name="unique_member_per_team")]
+
+    def __str__(self):
+        return self.login
+
+
+@dataclass(frozen=True)
+class RunState:
+    state: str  # queued / running / waiting / stalled / succeeded / failed / interrupted / superseded
+    reason: str = ""
+
+    @property
+    def is_active(self):
+        return self.state in SyncRun.ACTIVE_STATES
+
+
+class SyncRun(models.Model):
+    class Reason(models.TextChoices):
+        ONBOARDING = "onboarding"
+        RETRY = "retry"
+        ADMIN = "admin"
+        CLI = "cli"
+        AUTOMATIC = "automatic"
+
+    class Outcome(models.TextChoices):
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        INTERRUPTED = "interrupted"
+        SUPERSEDED = "superseded"
+
+    ACTIVE_STATES = ("queued", "running", "waiting", "stalled")
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="sync_runs")
+    repositories = models.ManyToManyField(TrackedRepository, related_name="sync_runs", blank=True)
+    reason = models.CharField(max_length=20, choices=Reason.choices)
+    full = models.BooleanField(default=False)
+    include_members = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_note = models.CharField(max_length=300, blank=True)
+    waiting_until = models.DateTimeField(null=True, blank=True)
+    message_id = models.CharField(max_length=64, blank=True)
+    # Set by the delivery that claimed the run; every later write is fenced on it.
+    claim_token = models.CharField(max_length=64, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    outcome = models.CharField(max_length=20, choices=Outcome.choices, blank=True)
+    error = models.TextField(blank=True)
+    superseded_by = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    members_synced = models.PositiveIntegerField(null=True, blank=True)
+    event_seq = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["team", "-created_at"])]
+
+    def __str__(self):
+        return f"run {self.pk} ({self.reason})"
+
+    def get_state(self, now=None):
+        """The run's state at ``now``, derived from stored facts, with a reason a person understands."""
+        now = now or timezone.now()
+        stall = timedelta(seconds=settings.SYNC_STALL_SECONDS)
+        if self.outcome == self.Outcome.SUPERSEDED:
+            return RunState("superseded", "A newer sync of the same repositories replaced this one.")
+        if self.outcome:
+            return RunState(self.outcome, self.error)
+        if self.started_at is None:
+            waited = now - self.created_at
+            if waited > stall:
+                return RunState(
+                    "stalled",
+                    f"No worker has picked up this sync in {int(waited.total_seconds())} s. "
+                    "Is the worker running (manage.py rundramatiq)?",
+                )
+            return RunState("queued", "Waiting for a worker.")
+        beat = self.heartbeat_at or self.started_at
+        silent = now - beat
+        if silent > stall:
+            # Checked before waiting_until: a worker heartbeats while it waits
+            # on a rate limit, so silence means it died, even mid-wait.
+            where = f" while {self.heartbeat_note}" if self.heartbeat_note else ""
+            return RunState("stalled", f"The worker stopped responding {int(silent.total_seconds())} s ago{where}.")
+        if self.waiting_until and self.waiting_until > now:
+            local = timezone.localtime(self.waiting_until)
+            return RunState("waiting", f"GitHub rate limit, resumes at {local:%H:%M:%S}.")
+        return RunState("running", self.heartbeat_note)

@@ -1,0 +1,176 @@
+"""One delivery of a sync run: claim it, sync members and each repository, record the outcome."""
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+from django.db import DatabaseError, InterfaceError, OperationalError
+from dramatiq.middleware import Shutdown
+
+from integrations.github import errors
+from integrations.models import GitHubIntegration, SyncRun, TrackedRepository
+from integrations.sync.history import IncompleteSync, sync_repository_history
+from integrations.sync.lease import RunFenced, RunLease
+from integrations.sync.members import sync_github_members
+from integrations.sync.progress import ProgressPublisher
+
+logger = logging.getLogger("integrations.sync")
+
+# Failures that concern one repository: the others go on.
+REPOSITORY_ERRORS = (errors.NotFound, errors.NoAccess, errors.GraphQLError, errors.GitHubUnavailable, IncompleteSync)
+# Failures that make every further request pointless: the run stops.
+RUN_ERRORS = (errors.BadCredentials, errors.TokenUnavailable, errors.RateLimited)
+
+
+@dataclass
+class RunSummary:
+    run_id: int
+    outcome: str = ""
+    error: str = ""
+    members: int | None = None
+    repositories: dict = field(default_factory=dict)  # full_name -> "complete" | error text
+    prs_written: int = 0
+    reviews_written: int = 0
+    requests: int = 0
+    seconds: float = 0.0
+
+
+def run_sync(run_id, *, message_id="", client_class=None):
+    """Run one delivery of ``run_id``. Returns a RunSummary, or None if this delivery does not own the run."""
+    lease = RunLease.claim(run_id, message_id)
+    if lease is None:
+        run = SyncRun.objects.filter(pk=run_id).first()
+        why = "does not exist" if run is None else f"is {run.get_state().state} and owned elsewhere"
+        logger.info("[SYNC_TASK] run=%s message=%s: run %s; this delivery exits", run_id, message_id, why)
+        return None
+    run = lease.run
+    repos = list(run.repositories.order_by("full_name"))
+    logger.info(
+        "[SYNC_TASK] entry run=%s team=%s reason=%s repos=%s message=%s attempt=%s",
+        run.pk,
+        run.team_id,
+        run.reason,
+        [r.full_name for r in repos],
+        message_id,
+        run.attempts,
+    )
+    summary = RunSummary(run_id=run.pk)
+    started = time.monotonic()
+    lease.publisher = ProgressPublisher(lease)
+    lease.publisher.publish(force=True)
+    try:
+        with lease.heartbeating():
+            _run(lease, run, repos, summary, client_class)
+    except RunFenced:
+        logger.info("[SYNC_TASK] run=%s was superseded or taken over; this worker stops", run.pk)
+        return None
+    except Shutdown:
+        _finish(lease, summary, SyncRun.Outcome.INTERRUPTED, "The worker was shut down. Retry to resume.")
+        raise
+    except (OperationalError, InterfaceError):
+        # The database went away: let Dramatiq retry the message; the run
+        # will be claimable again once its heartbeat is stale.
+        logger.exception("[SYNC_TASK] run=%s lost its database connection", run.pk)
+        raise
+    except Exception as exc:
+        logger.exception("[SYNC_TASK] run=%s failed unexpectedly", run.pk)
+        _finish(lease, summary, SyncRun.Outcome.FAILED, f"Unexpected error: {type(exc).__name__}: {exc}")
+        return summary
+    finally:
+        summary.seconds = round(time.monotonic() - started, 3)
+    logger.info(
+        "[SYNC_TASK] summary run=%s outcome=%s members=%s prs=%s reviews=%s requests=%s seconds=%s repos=%s",
+        run.pk,
+        summary.outcome,
+        summary.members,
+        summary.prs_written,
+        summary.reviews_written,
+        summary.requests,
+        summary.seconds,
+        summary.repositories,
+    )
+    return summary
+
+
+def _run(lease, run, repos, summary, client_class):
+    try:
+        integration = GitHubIntegration.objects.select_related("team").get(team_id=run.team_id)
+        token = integration.get_access_token()
+    except GitHubIntegration.DoesNotExist:
+        return _finish(lease, summary, SyncRun.Outcome.FAILED, "GitHub is not connected for this team. Connect it.")
+    except errors.TokenUnavailable as exc:
+        logger.error("[SYNC_TASK] run=%s token unavailable: %s", run.pk, exc)
+        return _finish(lease, summary, SyncRun.Outcome.FAILED, str(exc))
+    logger.info("[SYNC_TASK] run=%s token prefix=%s length=%s", run.pk, token[:4], len(token))
+
+    if client_class is None:
+        from integrations.github.client import GitHubClient as client_class
+    client = client_class(token, waiter=lease.wait_until, on_attempt=lease.touch)
+    try:
+        if run.include_members:
+            try:
+                summary.members = sync_github_members(
+                    run.team, client=client, org=integration.organization_login, lease=lease
+                )
+                lease.update(members_synced=summary.members)
+            except RUN_ERRORS as exc:
+                return _finish(lease, summary, SyncRun.Outcome.FAILED, str(exc))
+            except REPOSITORY_ERRORS as exc:
+                summary.repositories["members"] = str(exc)
+            lease.publisher.publish(force=True)
+        for repo in repos:
+            try:
+                result = sync_repository_history(repo, run, client=client, lease=lease)
+            except RUN_ERRORS as exc:
+                _fail_repository(lease, repo, str(exc))
+                return _finish(lease, summary, SyncRun.Outcome.FAILED, str(exc))
+            except REPOSITORY_ERRORS as exc:
+                logger.warning("[SYNC_TASK] run=%s repo=%s failed: %s", run.pk, repo.full_name, exc)
+                _fail_repository(lease, repo, _repository_error(repo, exc))
+                summary.repositories[repo.full_name] = _repository_error(repo, exc)
+            else:
+                summary.repositories[repo.full_name] = "complete"
+                summary.prs_written += result.prs_written
+                summary.reviews_written += result.reviews_written
+            lease.publisher.publish(force=True)
+    finally:
+        summary.requests = client.request_count
+        client.close()
+    failed = {name: why for name, why in summary.repositories.items() if why != "complete"}
+    if failed:
+        detail = "; ".join(f"{name}: {why}" for name, why in failed.items())
+        return _finish(
+            lease, summary, SyncRun.Outcome.FAILED, f"{len(failed)} of {len(summary.repositories)} failed. {detail}"
+        )
+    return _finish(lease, summary, SyncRun.Outcome.SUCCEEDED, "")
+
+
+def _repository_error(repo, exc):
+    if isinstance(exc, errors.NotFound):
+        return f"{repo.full_name} no longer exists on GitHub, or the token cannot see it. Remove it or check access."
+    if isinstance(exc, errors.NoAccess):
+        return f"The GitHub token has no access to {repo.full_name}. Ask an organisation owner to grant it."
+    return str(exc)
+
+
+def _fail_repository(lease, repo, message):
+    with lease.fenced():
+        TrackedRepository.objects.filter(pk=repo.pk).update(
+            sync_status=TrackedRepository.Status.FAILED, last_error=message[:2000]
+        )
+
+
+def _finish(lease, summary, outcome, error):
+    try:
+        lease.finish(outcome, error[:5000])
+    except RunFenced:
+        logger.info("[SYNC_TASK] run=%s superseded before it could record %s", lease.run_id, outcome)
+        raise
+    except DatabaseError:
+        logger.exception("[SYNC_TASK] run=%s could not record its outcome %s", lease.run_id, outcome)
+        raise
+    summary.outcome = outcome
+    summary.error = error
+    if lease.publisher:
+        lease.publisher.publish(force=True)
+    return summary

@@ -1,0 +1,73 @@
+"""``start_sync``: the only way a sync starts (onboarding, Retry, admin, CLI, automatic recovery)."""
+
+import logging
+
+from django.db import transaction
+from django.utils import timezone
+
+from integrations.models import SyncRun, Team, TrackedRepository
+
+logger = logging.getLogger("integrations.sync")
+
+
+class SyncNotStarted(Exception):
+    """The sync cannot start; the message says why, in words for the user."""
+
+
+def start_sync(team, repositories, *, reason, full=False, include_members=True, enqueue=True):
+    """Create a SyncRun for ``repositories`` of ``team``, supersede older active runs of them, enqueue it.
+
+    ``full`` discards the repositories' checkpoints and watermarks, so every
+    pull request is fetched again. ``enqueue=False`` is for the CLI's
+    ``--inline``, which runs the actor's work in its own process. Returns the new run.
+    """
+    from integrations.tasks import sync_historical_data_task
+
+    if reason not in SyncRun.Reason.values:
+        raise ValueError(f"unknown sync reason {reason!r}")
+    repo_ids = sorted({r.pk if isinstance(r, TrackedRepository) else int(r) for r in repositories})
+    with transaction.atomic():
+        # One start at a time per team: two Retry clicks, or a Retry racing
+        # an admin resync, must leave exactly one active run per repository.
+        team = Team.objects.select_for_update().get(pk=team.pk)
+        if not hasattr(team, "github"):
+            raise SyncNotStarted("GitHub is not connected for this team.")
+        repos = list(TrackedRepository.objects.filter(team=team, pk__in=repo_ids))
+        if len(repos) != len(repo_ids):
+            raise SyncNotStarted("Some repositories are not tracked by this team.")
+        if not repos and not include_members:
+            raise SyncNotStarted("Nothing to sync: choose at least one repository.")
+        run = SyncRun.objects.create(team=team, reason=reason, full=full, include_members=include_members)
+        run.repositories.set(repos)
+        older = SyncRun.objects.filter(team=team, outcome="").exclude(pk=run.pk)
+        if repos:
+            older = older.filter(repositories__in=repos)
+        else:
+            older = older.filter(repositories__isnull=True)
+        superseded = list(older.values_list("pk", flat=True).distinct())
+        if superseded:
+            SyncRun.objects.filter(pk__in=superseded, outcome="").update(
+                outcome=SyncRun.Outcome.SUPERSEDED, superseded_by=run, finished_at=timezone.now()
+            )
+        fields = {"sync_status": TrackedRepository.Status.PENDING}
+        if full:
+            fields["checkpoint"] = {}
+        TrackedRepository.objects.filter(pk__in=[r.pk for r in repos]).update(**fields)
+        # Enqueue only once the run is committed, or a fast worker finds no row.
+        if enqueue:
+            transaction.on_commit(lambda: _enqueue(run, sync_historical_data_task))
+    logger.info(
+        "[SYNC_TASK] start_sync team=%s run=%s reason=%s repos=%s full=%s superseded=%s",
+        team.pk,
+        run.pk,
+        reason,
+        [r.full_name for r in repos],
+        full,
+        superseded,
+    )
+    return run
+
+
+def _enqueue(run, actor):
+    message = actor.send(run.pk)
+    SyncRun.objects.filter(pk=run.pk, message_id="").update(message_id=message.message_id)

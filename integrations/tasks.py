@@ -1,0 +1,28 @@
+"""Dramatiq actors. They receive ids, never objects."""
+
+import dramatiq
+from django.conf import settings
+from dramatiq.middleware import CurrentMessage
+
+from integrations.sync.runner import run_sync
+
+
+@dramatiq.actor(
+    queue_name="sync",
+    # A sync is hours at worst for a very large organisation; past this the
+    # message is killed and the run is resumed from its checkpoints.
+    time_limit=settings.SYNC_TIME_LIMIT_SECONDS * 1000,
+    # GitHub failures are retried inside the client and reported per
+    # repository; only a lost database connection escapes to be retried here,
+    # and a retry reclaims the run once its heartbeat is stale.
+    max_retries=3,
+    min_backoff=int(settings.SYNC_STALL_SECONDS * 1000),
+    max_backoff=int(settings.SYNC_STALL_SECONDS * 4000),
+    # Raise dramatiq.middleware.Shutdown in the actor on SIGTERM, so it can
+    # record the run as interrupted (resumable) rather than let it go stale.
+    notify_shutdown=True,
+)
+def sync_historical_data_task(run_id):
+    message = CurrentMessage.get_current_message()
+    summary = run_sync(run_id, message_id=message.message_id if message else "")
+    return None if summary is None else summary.outcome

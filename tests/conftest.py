@@ -1,0 +1,57 @@
+"""Shared fixtures: a real local GitHub (the emulator) over HTTP."""
+
+import pytest
+import requests
+
+from integrations.emulator.data import build_world
+from integrations.emulator.server import EmulatorServer
+
+TEST_TOKEN = "test-token"
+
+
+@pytest.fixture(scope="session")
+def shared_emulator():
+    """One emulator for the whole session; tests must not change its data (use make_emulator)."""
+    server = EmulatorServer(
+        build_world(seed=7, orgs=("acme",), repos=4, prs=(0, 120), members=12), tokens=(TEST_TOKEN,)
+    ).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def emulator(shared_emulator):
+    """The shared emulator with no faults and zeroed request counts."""
+    _reset(shared_emulator)
+    yield shared_emulator
+    _reset(shared_emulator)
+
+
+def _reset(server):
+    requests.delete(f"{server.url}/_emulator/faults", timeout=5).raise_for_status()
+    requests.post(f"{server.url}/_emulator/stats/reset", timeout=5).raise_for_status()
+    requests.post(f"{server.url}/_emulator/config", json={"latency_ms": 0}, timeout=5).raise_for_status()
+
+
+@pytest.fixture
+def make_emulator():
+    """Start a private emulator (its data may be changed by the test); stopped after the test."""
+    started = []
+
+    def make(*, seed=11, orgs=("acme",), repos=2, prs=(20, 60), members=6, tokens=(TEST_TOKEN,), latency_ms=0):
+        world = build_world(seed=seed, orgs=orgs, repos=repos, prs=prs, members=members)
+        server = EmulatorServer(world, tokens=tokens, latency_ms=latency_ms).start()
+        started.append(server)
+        return server
+
+    yield make
+    for server in started:
+        server.stop()
+
+
+def add_fault(server, **fault):
+    requests.post(f"{server.url}/_emulator/faults", json=fault, timeout=5).raise_for_status()
+
+
+def emulator_stats(server):
+    return requests.get(f"{server.url}/_emulator/stats", timeout=5).json()
