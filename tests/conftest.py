@@ -3,8 +3,7 @@
 import pytest
 import requests
 
-from integrations.emulator.data import build_world
-from integrations.emulator.server import EmulatorServer
+from tests.services import chromium, redis_url  # noqa: F401  (fixtures)
 
 TEST_TOKEN = "test-token"
 
@@ -12,6 +11,9 @@ TEST_TOKEN = "test-token"
 @pytest.fixture(scope="session")
 def shared_emulator():
     """One emulator for the whole session; tests must not change its data (use make_emulator)."""
+    from integrations.emulator.data import build_world
+    from integrations.emulator.server import EmulatorServer
+
     server = EmulatorServer(
         build_world(seed=7, orgs=("acme",), repos=4, prs=(0, 120), members=12), tokens=(TEST_TOKEN,)
     ).start()
@@ -36,6 +38,9 @@ def _reset(server):
 @pytest.fixture
 def make_emulator():
     """Start a private emulator (its data may be changed by the test); stopped after the test."""
+    from integrations.emulator.data import build_world
+    from integrations.emulator.server import EmulatorServer
+
     started = []
 
     def make(*, seed=11, orgs=("acme",), repos=2, prs=(20, 60), members=6, tokens=(TEST_TOKEN,), latency_ms=0):

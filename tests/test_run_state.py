@@ -1,0 +1,63 @@
+"""SyncRun.get_state: status derived from stored facts when read, right even when every worker is dead."""
+
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.utils import timezone
+
+from integrations.models import SyncRun, Team
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def run(settings):
+    settings.SYNC_STALL_SECONDS = 45
+    team = Team.objects.create(name="Acme", slug="acme")
+    return SyncRun.objects.create(team=team, reason="onboarding")
+
+
+def test_a_new_run_is_queued_then_stalled_when_no_worker_picks_it_up(run):
+    assert run.get_state(run.created_at + timedelta(seconds=44)).state == "queued"
+    state = run.get_state(run.created_at + timedelta(seconds=46))
+    assert state.state == "stalled"
+    assert "No worker has picked up this sync" in state.reason
+
+
+def test_a_running_run_stalls_when_its_heartbeat_stops(run):
+    start = timezone.now()
+    run.started_at = run.heartbeat_at = start
+    run.heartbeat_note = "acme/api: page 3 of 12"
+    assert run.get_state(start + timedelta(seconds=40)).state == "running"
+    state = run.get_state(start + timedelta(seconds=60))
+    assert state.state == "stalled"
+    assert state.reason == "The worker stopped responding 60 s ago while acme/api: page 3 of 12."
+
+
+def test_waiting_on_a_rate_limit_is_not_a_stall_while_heartbeats_go_on(run):
+    start = timezone.now()
+    run.started_at = start
+    run.heartbeat_at = start + timedelta(seconds=100)
+    run.waiting_until = start + timedelta(minutes=10)
+    state = run.get_state(start + timedelta(seconds=110))
+    assert state.state == "waiting"
+    assert "GitHub rate limit, resumes at" in state.reason
+    # A worker that died while waiting is stalled, not waiting for ten more minutes.
+    assert run.get_state(start + timedelta(seconds=200)).state == "stalled"
+
+
+def test_outcomes_win_over_timestamps(run):
+    run.started_at = run.heartbeat_at = timezone.now() - timedelta(hours=1)
+    run.outcome, run.error = "failed", "acme/api no longer exists"
+    state = run.get_state()
+    assert (state.state, state.reason) == ("failed", "acme/api no longer exists")
+    run.outcome = "superseded"
+    assert run.get_state().state == "superseded"
+    run.outcome = "succeeded"
+    assert not run.get_state().is_active
+
+
+def test_state_is_derived_at_read_time(run):
+    with time_machine.travel(run.created_at + timedelta(minutes=5), tick=False):
+        assert run.get_state().state == "stalled"

@@ -1,0 +1,106 @@
+"""The actor runs where the design says: a worker thread in embedded mode, rundramatiq over Redis in production."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dramatiq
+import pytest
+import redis
+from django.db import connection
+from dramatiq import Worker
+
+from integrations.models import SyncRun
+from integrations.sync.start import start_sync
+from tests.base import connected_team, point_settings_at
+from tests.services import require_postgres, wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_start_sync_enqueues_and_the_in_process_worker_completes_it(make_emulator, settings):
+    server = make_emulator(seed=41, repos=2, prs=(20, 40), members=3)
+    point_settings_at(settings, server)
+    team = connected_team(server)
+    broker = dramatiq.get_broker()
+    broker.flush_all()
+    worker = Worker(broker, worker_threads=1, worker_timeout=50)
+    worker.start()
+    try:
+        run = start_sync(team, list(team.repositories.all()), reason="onboarding")
+        run.refresh_from_db()
+        assert run.message_id  # the message that carries the run id
+        broker.join("sync", timeout=30_000)
+        worker.join()
+    finally:
+        worker.stop()
+    run.refresh_from_db()
+    assert run.get_state().state == "succeeded", run.error
+    assert run.attempts == 1
+
+
+def _subprocess_env(server, redis_url, namespace):
+    db = connection.settings_dict
+    env = dict(os.environ)
+    env.update(
+        REDIS_URL=redis_url,
+        DRAMATIQ_NAMESPACE=namespace,
+        DATABASE_URL=f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        GITHUB_API_URL=server.url,
+        GITHUB_GRAPHQL_URL=f"{server.url}/graphql",
+        SYNC_HEARTBEAT_SECONDS="0.5",
+        LOG_LEVEL="INFO",
+    )
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    return env
+
+
+def test_rundramatiq_over_redis_picks_up_a_queued_sync_and_completes_it(make_emulator, settings, redis_url, tmp_path):
+    require_postgres()
+    server = make_emulator(seed=42, repos=2, prs=(30, 60), members=4)
+    point_settings_at(settings, server)
+    team = connected_team(server)
+    namespace = f"test-{os.getpid()}"
+    env = _subprocess_env(server, redis_url, namespace)
+    log = (tmp_path / "worker.log").open("w")
+    worker = subprocess.Popen(
+        [sys.executable, "manage.py", "rundramatiq", "--processes", "1", "--threads", "2"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        # Enqueued by another process through the Redis broker, as the web app does.
+        queued = subprocess.run(
+            [sys.executable, "manage.py", "sync_team", team.slug],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert queued.returncode == 0, queued.stderr
+        assert "queued" in queued.stdout
+        run = SyncRun.objects.get(team=team)
+
+        def finished():
+            run.refresh_from_db()
+            return run.outcome
+
+        wait_for(finished, timeout=60, message="the worker to finish the run")
+        assert run.get_state().state == "succeeded", run.error
+        assert run.reason == "cli"
+        log.flush()
+        output = (tmp_path / "worker.log").read_text()
+        assert f"[SYNC_TASK] entry run={run.pk}" in output
+        assert "test-token" not in output
+    finally:
+        worker.terminate()
+        worker.wait(30)
+        client = redis.Redis.from_url(redis_url)
+        for key in client.scan_iter(f"{namespace}*"):
+            client.delete(key)
+        client.close()
