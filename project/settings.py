@@ -53,10 +53,14 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 EMBEDDED = not REDIS_URL
 
 _needs_dev_secrets = not (os.environ.get("SECRET_KEY") and os.environ.get("FERNET_KEYS"))
+if _needs_dev_secrets and not EMBEDDED:
+    # Keys generated per host would disagree between hosts: no worker could
+    # decrypt a token another host stored.
+    raise RuntimeError("Production mode (REDIS_URL is set) needs SECRET_KEY and FERNET_KEYS in the environment.")
 _dev = _dev_secrets() if _needs_dev_secrets else {}
 SECRET_KEY = os.environ.get("SECRET_KEY") or _dev["SECRET_KEY"]
 # Comma-separated: the first key encrypts, every key decrypts, so keys rotate
-# by putting a new one first (and `rotate_fernet_keys` re-encrypts).
+# by putting a new one first; re-saving a credential re-encrypts it.
 FERNET_KEYS = [k.strip() for k in (os.environ.get("FERNET_KEYS") or _dev["FERNET_KEYS"]).split(",") if k.strip()]
 
 DEBUG = env_bool("DEBUG", default=EMBEDDED)
@@ -125,8 +129,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 30,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
-    # A file, not shared-cache memory: the worker and heartbeat threads open their own connections.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+    # A file, not shared-cache memory: the worker and heartbeat threads open
+    # their own connections. One per test process, so two runs never share it.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = []
