@@ -41,7 +41,7 @@ def test_start_sync_enqueues_and_the_in_process_worker_completes_it(make_emulato
     assert run.attempts == 1
 
 
-def _subprocess_env(server, redis_url, namespace):
+def _subprocess_env(server, redis_url, namespace, settings):
     db = connection.settings_dict
     env = dict(os.environ)
     env.update(
@@ -52,6 +52,8 @@ def _subprocess_env(server, redis_url, namespace):
         GITHUB_GRAPHQL_URL=f"{server.url}/graphql",
         SYNC_HEARTBEAT_SECONDS="0.5",
         LOG_LEVEL="INFO",
+        SECRET_KEY=settings.SECRET_KEY,
+        FERNET_KEYS=",".join(settings.FERNET_KEYS),
     )
     env.pop("DJANGO_SETTINGS_MODULE", None)
     return env
@@ -63,7 +65,7 @@ def test_rundramatiq_over_redis_picks_up_a_queued_sync_and_completes_it(make_emu
     point_settings_at(settings, server)
     team = connected_team(server)
     namespace = f"test-{os.getpid()}"
-    env = _subprocess_env(server, redis_url, namespace)
+    env = _subprocess_env(server, redis_url, namespace, settings)
     log = (tmp_path / "worker.log").open("w")
     worker = subprocess.Popen(
         [sys.executable, "manage.py", "rundramatiq", "--processes", "1", "--threads", "2"],
