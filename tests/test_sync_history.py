@@ -93,7 +93,9 @@ def test_incremental_run_fetches_only_the_changed_pull_requests(synced):
     again, second = _sync(team, reason="admin", repos=[repo])
 
     assert second.outcome == "succeeded", second.error
-    assert second.prs_written == 3
+    # The touched three, plus at most the PR at the old watermark itself:
+    # it is fetched again so one updated in that same second is never missed.
+    assert 3 <= second.prs_written <= 4
     assert emulator_stats(server)["graphql"]["requests"] <= 3  # one page of changes, plus member names
     expected = _expected(server, repo.full_name)
     stored = stored_repo(repo)

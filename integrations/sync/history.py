@@ -80,6 +80,7 @@ def sync_repository_history(repository, run, *, client, lease):
     mode = checkpoint["pass"]
     result = RepositoryResult(mode=mode)
     floor = parse_datetime(checkpoint["watermark"]) if mode == "incremental" and checkpoint.get("watermark") else None
+    page_size_before = client.page_size
     if mode == "incremental":
         client.page_size = min(client.page_size, INCREMENTAL_FIRST_PAGE)
 
@@ -99,34 +100,41 @@ def sync_repository_history(repository, run, *, client, lease):
     pages = client.iter_pull_request_pages(
         owner, name, after=checkpoint["cursor"], direction="ASC" if mode == "full" else "DESC"
     )
-    for page in pages:
-        total = page.total_count
-        prs = list(page.pull_requests)
-        if floor is not None:
-            changed = [pr for pr in prs if pr.updated_at >= floor]
-            reached_floor = len(changed) < len(prs)
-            prs = changed
-        else:
-            reached_floor = False
-        checkpoint["page"] += 1
-        checkpoint["cursor"] = page.end_cursor
-        newest = max((pr.updated_at for pr in prs), default=None)
-        if newest and (not checkpoint["pass_max_updated"] or newest > parse_datetime(checkpoint["pass_max_updated"])):
-            checkpoint["pass_max_updated"] = newest.isoformat()
-        note = _page_note(repository.full_name, checkpoint["page"], total, client.page_size, mode)
-        with lease.fenced(note=note):
-            written, reviews = _store_page(repository, prs)
-            synced = PullRequest.objects.filter(repository=repository).count()
-            TrackedRepository.objects.filter(pk=repository.pk).update(
-                checkpoint=checkpoint, prs_synced=synced, prs_total=total
-            )
-        result.pages += 1
-        result.prs_written += written
-        result.reviews_written += reviews
-        if lease.publisher:
-            lease.publisher.publish()
-        if reached_floor or not page.has_next_page:
-            break
+    try:
+        for page in pages:
+            total = page.total_count
+            prs = list(page.pull_requests)
+            if floor is not None:
+                changed = [pr for pr in prs if pr.updated_at >= floor]
+                reached_floor = len(changed) < len(prs)
+                prs = changed
+            else:
+                reached_floor = False
+            checkpoint["page"] += 1
+            checkpoint["cursor"] = page.end_cursor
+            newest = max((pr.updated_at for pr in prs), default=None)
+            if newest and (
+                not checkpoint["pass_max_updated"] or newest > parse_datetime(checkpoint["pass_max_updated"])
+            ):
+                checkpoint["pass_max_updated"] = newest.isoformat()
+            note = _page_note(repository.full_name, checkpoint["page"], total, client.page_size, mode)
+            with lease.fenced(note=note):
+                written, reviews = _store_page(repository, prs)
+                synced = PullRequest.objects.filter(repository=repository).count()
+                TrackedRepository.objects.filter(pk=repository.pk).update(
+                    checkpoint=checkpoint, prs_synced=synced, prs_total=total
+                )
+            result.pages += 1
+            result.prs_written += written
+            result.reviews_written += reviews
+            if lease.publisher:
+                lease.publisher.publish()
+            if reached_floor or not page.has_next_page:
+                break
+    finally:
+        # The small first page is for this repository's pass, not the next one's.
+        if mode == "incremental":
+            client.page_size = max(client.page_size, page_size_before)
 
     synced = PullRequest.objects.filter(repository=repository).count()
     total = total or 0
