@@ -13,6 +13,7 @@ from integrations.models import GitHubCredential, GitHubIntegration, Team
 
 class Command(BaseCommand):
     help = "Connect a team to a GitHub organisation with a token read from stdin (never from the command line)."
+    stealth_options = ("stdin",)
 
     def add_arguments(self, parser):
         parser.add_argument("--team", required=True, help="team slug or name (created if missing)")
@@ -20,7 +21,7 @@ class Command(BaseCommand):
         parser.add_argument("--token-stdin", action="store_true", required=True, help="read the token from stdin")
 
     def handle(self, *, team, org, token_stdin, **options):
-        token = sys.stdin.readline().strip()
+        token = (options.get("stdin") or sys.stdin).readline().strip()
         if not token:
             raise CommandError(
                 "No token on stdin. Example: connect_github --team acme --org acme --token-stdin < token.txt"
@@ -29,7 +30,7 @@ class Command(BaseCommand):
             with GitHubClient(token) as client:
                 viewer = client.get_viewer()
                 client.get_org(org)
-                scopes = client.last_scopes if hasattr(client, "last_scopes") else ""
+                scopes = client.last_scopes or ""
         except errors.GitHubError as exc:
             raise CommandError(f"GitHub refused: {exc}") from None
         with transaction.atomic():
