@@ -19,7 +19,10 @@ from django.utils import timezone
 
 from integrations.emulator.data import build_world
 from integrations.emulator.server import EmulatorServer
-from integrations.models import GitHubCredential, GitHubIntegration, Team
+from integrations.github.client import GitHubClient
+from integrations.models import GitHubCredential, GitHubIntegration, SyncRun, Team
+from integrations.sync.repositories import track_repositories
+from integrations.sync.start import start_sync
 
 HOST = "127.0.0.1"  # the demo user's password is "demo": never listen beyond this machine
 ORGANIZATION = "acme"
@@ -58,6 +61,7 @@ class Command(BaseCommand):
         try:
             _point_github_at(emulator.url)
             user, team = _connect_demo_team(token)
+            first_sync = _start_first_sync(team, token)
             url = f"http://{HOST}:{port}/"
             self.stdout.write(
                 self.style.SUCCESS(
@@ -69,6 +73,12 @@ class Command(BaseCommand):
                     "  Stop with   Ctrl-C\n"
                 )
             )
+            if first_sync:
+                count = first_sync.repositories.count()
+                self.stdout.write(
+                    f"A first sync of {count} repositories has started (run {first_sync.pk}); "
+                    f"watch it at {url}admin/integrations/syncrun/{first_sync.pk}/change/\n"
+                )
             # Daphne's runserver: the same ASGI server as the Procfile's web
             # process, plus static files for the admin while DEBUG is on. No
             # reloader: it would start a second process without the emulator.
@@ -126,3 +136,13 @@ def _connect_demo_team(token):
     if not replaced:
         GitHubCredential.objects.create(integration=integration, access_token=token)
     return user, team
+
+
+def _start_first_sync(team, token):
+    """On the demo's first start, track the organisation's repositories and sync them; returns the run."""
+    if SyncRun.objects.filter(team=team).exists():
+        return None
+    with GitHubClient(token) as client:
+        repositories = track_repositories(team, client.iter_org_repos(ORGANIZATION))
+    # Queued now, picked up by the worker thread once the server has started.
+    return start_sync(team, repositories, reason=SyncRun.Reason.ONBOARDING)
