@@ -10,6 +10,7 @@ from datetime import timedelta
 from cryptography.fernet import InvalidToken
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 from fernet_fields import EncryptedTextField
 
@@ -150,6 +151,29 @@ class Member(models.Model):
         return self.login
 
 
+class SyncRunQuerySet(models.QuerySet):
+    def in_state(self, state, now=None):
+        """Runs whose ``get_state(now)`` is ``state``, as one query (the admin filters by derived state)."""
+        now = now or timezone.now()
+        stale = now - timedelta(seconds=settings.SYNC_STALL_SECONDS)
+        if state in SyncRun.Outcome.values:
+            return self.filter(outcome=state)
+        active = self.filter(outcome="")
+        never_picked_up = Q(started_at__isnull=True)
+        silent = Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True, started_at__lt=stale)
+        stalled = (never_picked_up & Q(created_at__lt=stale)) | (~never_picked_up & silent)
+        if state == "stalled":
+            return active.filter(stalled)
+        if state == "queued":
+            return active.filter(never_picked_up, created_at__gte=stale)
+        alive = active.filter(started_at__isnull=False).exclude(silent)
+        if state == "waiting":
+            return alive.filter(waiting_until__gt=now)
+        if state == "running":
+            return alive.exclude(waiting_until__gt=now)
+        raise ValueError(f"unknown state {state!r}")
+
+
 @dataclass(frozen=True)
 class RunState:
     state: str  # queued / running / waiting / stalled / succeeded / failed / interrupted / superseded
@@ -174,6 +198,7 @@ class SyncRun(models.Model):
         INTERRUPTED = "interrupted"
         SUPERSEDED = "superseded"
 
+    STATES = ("queued", "running", "waiting", "stalled", "succeeded", "failed", "interrupted", "superseded")
     ACTIVE_STATES = ("queued", "running", "waiting", "stalled")
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="sync_runs")
@@ -196,6 +221,8 @@ class SyncRun(models.Model):
     superseded_by = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     members_synced = models.PositiveIntegerField(null=True, blank=True)
     event_seq = models.PositiveBigIntegerField(default=0)
+
+    objects = SyncRunQuerySet.as_manager()
 
     class Meta:
         indexes = [models.Index(fields=["team", "-created_at"])]

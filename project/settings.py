@@ -145,6 +145,9 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+# Daphne serves no static files. Embedded mode serves them itself (the demo,
+# the browser tests); production puts a proxy or CDN in front of STATIC_ROOT.
+SERVE_STATIC = env_bool("SERVE_STATIC", default=EMBEDDED)
 
 # --- GitHub -----------------------------------------------------------------
 GITHUB_API_URL = os.environ.get("GITHUB_API_URL", "https://api.github.com").rstrip("/")

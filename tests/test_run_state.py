@@ -61,3 +61,43 @@ def test_outcomes_win_over_timestamps(run):
 def test_state_is_derived_at_read_time(run):
     with time_machine.travel(run.created_at + timedelta(minutes=5), tick=False):
         assert run.get_state().state == "stalled"
+
+
+def test_the_state_filter_agrees_with_get_state(settings):
+    """The admin's filter by derived state is one query; it must say what get_state says, case by case."""
+    settings.SYNC_STALL_SECONDS = 45
+    team = Team.objects.create(name="Grid", slug="grid")
+    now = timezone.now()
+    ago = lambda seconds: now - timedelta(seconds=seconds)  # noqa: E731
+    cases = [
+        {"created_at": ago(10)},
+        {"created_at": ago(100)},
+        {"created_at": ago(100), "started_at": ago(90), "heartbeat_at": ago(5)},
+        {"created_at": ago(100), "started_at": ago(90), "heartbeat_at": ago(60)},
+        {"created_at": ago(100), "started_at": ago(90), "heartbeat_at": None},
+        {"created_at": ago(100), "started_at": ago(20), "heartbeat_at": None},
+        {
+            "created_at": ago(100),
+            "started_at": ago(90),
+            "heartbeat_at": ago(3),
+            "waiting_until": now + timedelta(minutes=5),
+        },
+        {
+            "created_at": ago(100),
+            "started_at": ago(90),
+            "heartbeat_at": ago(50),
+            "waiting_until": now + timedelta(minutes=5),
+        },
+        {"created_at": ago(100), "started_at": ago(90), "heartbeat_at": ago(3), "waiting_until": ago(1)},
+        {"created_at": ago(100), "outcome": "succeeded"},
+        {"created_at": ago(100), "outcome": "failed", "error": "x"},
+        {"created_at": ago(100), "outcome": "interrupted"},
+        {"created_at": ago(100), "outcome": "superseded"},
+    ]
+    runs = [SyncRun.objects.create(team=team, reason="admin", **case) for case in cases]
+
+    for state in SyncRun.STATES:
+        by_filter = set(SyncRun.objects.filter(team=team).in_state(state, now).values_list("pk", flat=True))
+        by_method = {run.pk for run in runs if run.get_state(now).state == state}
+        assert by_filter == by_method, state
+    assert {run.get_state(now).state for run in runs} == set(SyncRun.STATES)

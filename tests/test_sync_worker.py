@@ -1,6 +1,7 @@
 """The actor runs where the design says: a worker thread in embedded mode, rundramatiq over Redis in production."""
 
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -59,7 +60,19 @@ def _subprocess_env(server, redis_url, namespace, settings):
     return env
 
 
-def test_rundramatiq_over_redis_picks_up_a_queued_sync_and_completes_it(make_emulator, settings, redis_url, tmp_path):
+def procfile_command(process):
+    """The Procfile's command line for ``process``, run with this interpreter."""
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        name, _, command = line.partition(":")
+        if name.strip() == process:
+            argv = shlex.split(command)
+            return [sys.executable if argv[0] == "python" else argv[0], *argv[1:]]
+    raise AssertionError(f"no {process} line in the Procfile")
+
+
+def test_the_procfile_worker_over_redis_picks_up_a_queued_sync_and_completes_it(
+    make_emulator, settings, redis_url, tmp_path, client
+):
     require_postgres()
     server = make_emulator(seed=42, repos=2, prs=(30, 60), members=4)
     point_settings_at(settings, server)
@@ -68,7 +81,7 @@ def test_rundramatiq_over_redis_picks_up_a_queued_sync_and_completes_it(make_emu
     env = _subprocess_env(server, redis_url, namespace, settings)
     log = (tmp_path / "worker.log").open("w")
     worker = subprocess.Popen(
-        [sys.executable, "manage.py", "rundramatiq", "--processes", "1", "--threads", "2"],
+        procfile_command("worker"),
         cwd=ROOT,
         env=env,
         stdout=log,
@@ -99,6 +112,14 @@ def test_rundramatiq_over_redis_picks_up_a_queued_sync_and_completes_it(make_emu
         output = (tmp_path / "worker.log").read_text()
         assert f"[SYNC_TASK] entry run={run.pk}" in output
         assert "test-token" not in output
+
+        # The health check, in production mode, counts that worker's broker heartbeats.
+        settings.EMBEDDED = False
+        settings.REDIS_URL = redis_url
+        settings.DRAMATIQ_BROKER = {**settings.DRAMATIQ_BROKER, "OPTIONS": {"url": redis_url, "namespace": namespace}}
+        health = client.get("/healthz")
+        assert health.status_code == 200, health.json()
+        assert health.json()["checks"]["workers"]["detail"].endswith("alive")
     finally:
         worker.terminate()
         worker.wait(30)
