@@ -6,6 +6,7 @@ process. Production runs ``manage.py rundramatiq`` processes instead.
 
 import asyncio
 import logging
+import threading
 
 import dramatiq
 from dramatiq import Worker
@@ -14,6 +15,7 @@ from integrations.sync import progress
 
 logger = logging.getLogger("integrations.sync")
 _worker = None
+_watcher_stop = None
 
 
 def start_worker(threads=2):
@@ -31,6 +33,29 @@ def stop_worker():
     if _worker is not None:
         _worker.stop()
         _worker = None
+
+
+_watcher_stop = None
+
+
+def start_watcher():
+    """Start (once) the watcher thread: stall pushes and automatic recovery for this process's runs."""
+    global _watcher_stop
+    if _watcher_stop is None:
+        from integrations.sync.watcher import Watcher
+
+        _watcher_stop = threading.Event()
+        thread = threading.Thread(
+            target=Watcher().run_forever, kwargs={"stop": _watcher_stop}, name="sync-watcher", daemon=True
+        )
+        thread.start()
+
+
+def stop_watcher():
+    global _watcher_stop
+    if _watcher_stop is not None:
+        _watcher_stop.set()
+        _watcher_stop = None
 
 
 def bind_loop_on_first_call(app):

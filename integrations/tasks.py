@@ -24,5 +24,5 @@ from integrations.sync.runner import run_sync
 )
 def sync_historical_data_task(run_id):
     message = CurrentMessage.get_current_message()
-    summary = run_sync(run_id, message_id=message.message_id if message else "")
+    summary = run_sync(run_id, message_id=message.message_id if message else "", requeue=sync_historical_data_task.send)
     return None if summary is None else summary.outcome

@@ -167,6 +167,10 @@ GITHUB_BACKOFF_MAX_SECONDS = env_float("GITHUB_BACKOFF_MAX_SECONDS", 30.0)
 SYNC_HEARTBEAT_SECONDS = env_float("SYNC_HEARTBEAT_SECONDS", 5.0)
 SYNC_STALL_SECONDS = env_float("SYNC_STALL_SECONDS", 45.0)
 SYNC_PROGRESS_INTERVAL_SECONDS = env_float("SYNC_PROGRESS_INTERVAL_SECONDS", 1.0)
+# How often the watcher (and an open progress page) re-derives run states.
+SYNC_WATCH_SECONDS = env_float("SYNC_WATCH_SECONDS", 2.0)
+# A run whose worker died is restarted once by the watcher when a worker is alive.
+SYNC_AUTO_RECOVER = env_bool("SYNC_AUTO_RECOVER", default=True)
 # Hard ceiling for one sync message; a large organisation's first sync is
 # hours at worst, and a run past this is resumed from its checkpoints.
 SYNC_TIME_LIMIT_SECONDS = int(os.environ.get("SYNC_TIME_LIMIT_SECONDS", str(6 * 3600)))
@@ -199,7 +203,7 @@ else:
     }
 DRAMATIQ_TASKS_DATABASE = "default"
 DRAMATIQ_AUTODISCOVER_MODULES = ["tasks"]
-# Starts a worker thread inside the web process (embedded mode only).
+# Starts a worker thread and the watcher thread inside the web process (embedded mode only).
 EMBEDDED_WORKER = env_bool("EMBEDDED_WORKER", default=EMBEDDED)
 
 # --- Logging ----------------------------------------------------------------

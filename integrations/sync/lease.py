@@ -48,15 +48,19 @@ class RunLease:
         """Claim the run for this delivery, or return None if someone else owns it or it is over.
 
         A run whose claimant stopped heartbeating for SYNC_STALL_SECONDS may be
-        claimed again: that is a redelivery after a worker died.
+        claimed again: that is a redelivery after a worker died. So may an
+        interrupted run (its worker was shut down and released it).
         """
         token = uuid.uuid4().hex
         now = timezone.now()
         stale = now - timedelta(seconds=settings.SYNC_STALL_SECONDS)
         claimed = (
-            SyncRun.objects.filter(pk=run_id, outcome="")
+            SyncRun.objects.filter(pk=run_id, outcome__in=("", SyncRun.Outcome.INTERRUPTED))
             .filter(Q(claim_token="") | Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True))
             .update(
+                outcome="",
+                error="",
+                finished_at=None,
                 claim_token=token,
                 started_at=now,
                 heartbeat_at=now,
@@ -102,6 +106,19 @@ class RunLease:
         """Record the run's outcome; raises RunFenced if it was superseded meanwhile."""
         now = timezone.now()
         self.update(outcome=outcome, error=error, finished_at=now, heartbeat_at=now, waiting_until=None)
+
+    def interrupt(self, error):
+        """Record a graceful shutdown and release the run, so the next delivery resumes it at once."""
+        now = timezone.now()
+        self.update(
+            outcome=SyncRun.Outcome.INTERRUPTED,
+            error=error,
+            finished_at=now,
+            heartbeat_at=now,
+            waiting_until=None,
+            claim_token="",
+        )
+        self.lost = True  # nothing more may be written by this delivery
 
     def next_seq(self):
         """Increment and return the run's event sequence number, or None if another worker owns it."""

@@ -16,7 +16,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.utils import timezone
 
-from integrations.models import SyncRun
+from integrations.models import RunState, SyncRun
 
 logger = logging.getLogger("integrations.sync")
 
@@ -37,10 +37,31 @@ def team_group(team_id):
     return f"sync.team.{team_id}"
 
 
+def describe_state(run, now=None):
+    """``run.get_state(now)``, and for a stall, the fact of how many workers are alive."""
+    state = run.get_state(now)
+    if state.state != "stalled":
+        return state
+    from integrations.workers import live_worker_count
+
+    try:
+        workers = live_worker_count()
+    except Exception:
+        logger.warning("[SYNC_TASK] cannot count live workers", exc_info=True)
+        return state
+    if workers == 0:
+        fact = "No worker is running."
+    elif run.started_at is None:
+        fact = f"{workers} worker{'s are' if workers > 1 else ' is'} alive but busy with other syncs."
+    else:
+        fact = f"{workers} worker{'s are' if workers > 1 else ' is'} alive."
+    return RunState(state.state, f"{state.reason} {fact}")
+
+
 def run_snapshot(run, now=None):
     """A JSON-able picture of the run and its repositories, read from the database."""
     now = now or timezone.now()
-    state = run.get_state(now)
+    state = describe_state(run, now)
     repos = [
         {
             "id": r.pk,

@@ -12,9 +12,11 @@ from integrations.models import GitHubIntegration, SyncRun, TrackedRepository
 from integrations.sync.history import IncompleteSync, sync_repository_history
 from integrations.sync.lease import RunFenced, RunLease
 from integrations.sync.members import sync_github_members
-from integrations.sync.progress import ProgressPublisher
+from integrations.sync.progress import ProgressPublisher, run_snapshot, send_event
 
 logger = logging.getLogger("integrations.sync")
+
+INTERRUPTED_MESSAGE = "The worker was shut down mid-sync; the sync resumes from its checkpoint on the next worker."
 
 # Failures that concern one repository: the others go on.
 REPOSITORY_ERRORS = (errors.NotFound, errors.NoAccess, errors.GraphQLError, errors.GitHubUnavailable, IncompleteSync)
@@ -35,8 +37,11 @@ class RunSummary:
     seconds: float = 0.0
 
 
-def run_sync(run_id, *, message_id="", client_class=None):
-    """Run one delivery of ``run_id``. Returns a RunSummary, or None if this delivery does not own the run."""
+def run_sync(run_id, *, message_id="", client_class=None, requeue=None):
+    """Run one delivery of ``run_id``. Returns a RunSummary, or None if this delivery does not own the run.
+
+    ``requeue(run_id)`` is called when a worker shutdown interrupts the run (the actor passes its own ``send``).
+    """
     lease = RunLease.claim(run_id, message_id)
     if lease is None:
         run = SyncRun.objects.filter(pk=run_id).first()
@@ -65,8 +70,15 @@ def run_sync(run_id, *, message_id="", client_class=None):
         logger.info("[SYNC_TASK] run=%s was superseded or taken over; this worker stops", run.pk)
         return None
     except Shutdown:
-        _finish(lease, summary, SyncRun.Outcome.INTERRUPTED, "The worker was shut down. Retry to resume.")
-        raise
+        # SIGTERM (deploy, scale-in): the checkpoint of the last page is saved;
+        # release the run and queue it again, so the next worker resumes it there.
+        logger.info("[SYNC_TASK] run=%s interrupted by a worker shutdown; queued to resume", run.pk)
+        lease.interrupt(INTERRUPTED_MESSAGE)
+        summary.outcome = SyncRun.Outcome.INTERRUPTED
+        if requeue is not None:
+            requeue(run.pk)
+        send_event(run.pk, run.team_id, run_snapshot(SyncRun.objects.get(pk=run.pk)))
+        return summary
     except (OperationalError, InterfaceError):
         # The database went away: let Dramatiq retry the message; the run
         # will be claimable again once its heartbeat is stale.

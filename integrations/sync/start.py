@@ -9,17 +9,23 @@ from integrations.models import SyncRun, Team, TrackedRepository
 
 logger = logging.getLogger("integrations.sync")
 
+# Runs a newer start replaces: active ones, and interrupted ones waiting to resume.
+RESUMABLE = ("", SyncRun.Outcome.INTERRUPTED)
+
 
 class SyncNotStarted(Exception):
     """The sync cannot start; the message says why, in words for the user."""
 
 
-def start_sync(team, repositories, *, reason, full=False, include_members=True, enqueue=True):
+def start_sync(team, repositories, *, reason, full=False, include_members=True, enqueue=True, replaces=None):
     """Create a SyncRun for ``repositories`` of ``team``, supersede older active runs of them, enqueue it.
 
     ``full`` discards the repositories' checkpoints and watermarks, so every
     pull request is fetched again. ``enqueue=False`` is for the CLI's
-    ``--inline``, which runs the actor's work in its own process. Returns the new run.
+    ``--inline``, which runs the actor's work in its own process. ``replaces``
+    (a run the caller saw stalled) makes the start conditional: if another
+    start replaced that run meanwhile, this one raises SyncNotStarted instead
+    of starting a second recovery. Returns the new run.
     """
     from integrations.tasks import sync_historical_data_task
 
@@ -37,16 +43,18 @@ def start_sync(team, repositories, *, reason, full=False, include_members=True, 
             raise SyncNotStarted("Some repositories are not tracked by this team.")
         if not repos and not include_members:
             raise SyncNotStarted("Nothing to sync: choose at least one repository.")
+        if replaces is not None and not SyncRun.objects.filter(pk=replaces.pk, outcome__in=RESUMABLE).exists():
+            raise SyncNotStarted(f"Run {replaces.pk} was already replaced or finished.")
         run = SyncRun.objects.create(team=team, reason=reason, full=full, include_members=include_members)
         run.repositories.set(repos)
-        older = SyncRun.objects.filter(team=team, outcome="").exclude(pk=run.pk)
+        older = SyncRun.objects.filter(team=team, outcome__in=RESUMABLE).exclude(pk=run.pk)
         if repos:
             older = older.filter(repositories__in=repos)
         else:
             older = older.filter(repositories__isnull=True)
         superseded = list(older.values_list("pk", flat=True).distinct())
         if superseded:
-            SyncRun.objects.filter(pk__in=superseded, outcome="").update(
+            SyncRun.objects.filter(pk__in=superseded, outcome__in=RESUMABLE).update(
                 outcome=SyncRun.Outcome.SUPERSEDED, superseded_by=run, finished_at=timezone.now()
             )
         fields = {"sync_status": TrackedRepository.Status.PENDING}

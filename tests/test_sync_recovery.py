@@ -1,0 +1,185 @@
+"""A run whose worker died is resumed once without a click; a shut-down worker's run resumes where it stopped."""
+
+import threading
+
+import dramatiq
+import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import connection
+from django.utils import timezone
+from dramatiq.middleware import Shutdown
+
+from integrations import embedded
+from integrations.github.client import GitHubClient
+from integrations.models import PullRequest, SyncRun
+from integrations.sync.progress import run_group
+from integrations.sync.runner import INTERRUPTED_MESSAGE, run_sync
+from integrations.sync.start import start_sync
+from integrations.sync.watcher import Watcher
+from tests.base import connected_team, point_settings_at
+from tests.services import require_postgres, wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def team(make_emulator, settings):
+    server = make_emulator(seed=81, repos=2, prs=(150, 250), members=3)
+    point_settings_at(settings, server)
+    settings.SYNC_STALL_SECONDS = 45
+    return connected_team(server)
+
+
+@pytest.fixture
+def live_worker():
+    """A worker thread is alive in this process (embedded mode counts it)."""
+    dramatiq.get_broker().flush_all()
+    embedded.start_worker(threads=1)
+    yield
+    embedded.stop_worker()
+
+
+def died_mid_sync(team):
+    """A run whose worker stored a page, then went silent a minute ago."""
+    run = start_sync(team, list(team.repositories.all()), reason="onboarding", enqueue=False)
+    long_ago = timezone.now() - timezone.timedelta(seconds=60)
+    SyncRun.objects.filter(pk=run.pk).update(
+        started_at=long_ago, heartbeat_at=long_ago, claim_token="dead-worker", heartbeat_note="acme/api: page 1 of 3"
+    )
+    return SyncRun.objects.get(pk=run.pk)
+
+
+def test_a_run_whose_worker_died_is_resumed_automatically_once(team, live_worker):
+    dead = died_mid_sync(team)
+
+    [recovered] = Watcher(auto_recover=True).check()
+
+    dead.refresh_from_db()
+    assert dead.get_state().state == "superseded"
+    assert dead.superseded_by_id == recovered.pk
+    assert recovered.reason == "automatic"
+    assert set(recovered.repositories.all()) == set(team.repositories.all())
+    # The live worker (this process's worker thread) picks it up and finishes it.
+    wait_for(lambda: SyncRun.objects.get(pk=recovered.pk).outcome, timeout=30, message="the recovered run to finish")
+    assert SyncRun.objects.get(pk=recovered.pk).get_state().state == "succeeded"
+
+    # If the recovery stalls too, the user decides: no second automatic run.
+    again = died_mid_sync(team)
+    SyncRun.objects.filter(pk=again.pk).update(reason="automatic")
+    assert Watcher(auto_recover=True).check() == []
+
+
+def test_no_recovery_without_a_live_worker_or_when_switched_off(team, settings):
+    dead = died_mid_sync(team)
+    assert Watcher(auto_recover=True).check() == []  # nobody would run it
+
+    embedded.start_worker(threads=1)
+    try:
+        assert Watcher(auto_recover=False).check() == []
+    finally:
+        embedded.stop_worker()
+    dead.refresh_from_db()
+    assert dead.get_state().state == "stalled"
+
+
+def test_the_watcher_pushes_a_stall_to_the_runs_group(team):
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    run = start_sync(team, list(team.repositories.all()), reason="onboarding", enqueue=False)
+    async_to_sync(layer.group_add)(run_group(run.pk), channel)
+    watcher = Watcher(auto_recover=False)
+    watcher.check()  # running: remembered, nothing to push
+    SyncRun.objects.filter(pk=run.pk).update(created_at=timezone.now() - timezone.timedelta(seconds=60))
+
+    watcher.check()
+
+    message = async_to_sync(layer.receive)(channel)
+    event = message["event"]
+    assert event["state"] == "stalled"
+    assert "No worker has picked up this sync" in event["reason"]
+    assert "No worker is running." in event["reason"]
+    assert event["seq"] > 0
+
+
+def test_two_recoveries_racing_start_exactly_one_run(team, live_worker):
+    require_postgres()
+    dead = died_mid_sync(team)
+    results = []
+
+    def recover():
+        try:
+            results.extend(Watcher(auto_recover=True).check())
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=recover) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    assert len(results) == 1
+    assert SyncRun.objects.filter(outcome="").count() == 1
+    dead.refresh_from_db()
+    assert dead.superseded_by_id == results[0].pk
+
+
+def test_two_retry_clicks_leave_exactly_one_active_run(team):
+    require_postgres()
+    repos = list(team.repositories.all())
+    started = []
+
+    def click():
+        try:
+            started.append(start_sync(team, repos, reason="retry", enqueue=False))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=click) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    assert len(started) == 4
+    assert SyncRun.objects.filter(outcome="").count() == 1
+
+
+class ShutdownAfterPages(GitHubClient):
+    """The real client; Dramatiq raises Shutdown in the actor's thread on SIGTERM, here after two pages."""
+
+    pages = 2
+
+    def iter_pull_request_pages(self, *args, **kwargs):
+        for n, page in enumerate(super().iter_pull_request_pages(*args, **kwargs)):
+            if n == self.pages:
+                raise Shutdown("SIGTERM")
+            yield page
+
+
+def test_a_shut_down_worker_releases_its_run_and_the_next_delivery_resumes_it(team):
+    run = start_sync(team, list(team.repositories.order_by("full_name")[:1]), reason="onboarding", enqueue=False)
+    requeued = []
+
+    summary = run_sync(run.pk, client_class=ShutdownAfterPages, requeue=requeued.append)
+
+    run.refresh_from_db()
+    state = run.get_state()
+    assert summary.outcome == "interrupted"
+    assert (state.state, state.reason) == ("interrupted", INTERRUPTED_MESSAGE)
+    assert run.claim_token == ""
+    assert requeued == [run.pk]
+    repo = run.repositories.get()
+    stored = PullRequest.objects.filter(repository=repo).count()
+    assert stored == repo.prs_synced > 0
+    assert repo.checkpoint["cursor"]
+
+    resumed = run_sync(run.pk, message_id="redelivered")
+
+    run.refresh_from_db()
+    repo.refresh_from_db()
+    assert resumed.outcome == "succeeded"
+    assert run.attempts == 2
+    assert resumed.prs_written == repo.prs_total - stored  # continued from the checkpoint
+    assert repo.prs_synced == repo.prs_total
