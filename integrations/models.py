@@ -156,21 +156,26 @@ class SyncRunQuerySet(models.QuerySet):
         """Runs whose ``get_state(now)`` is ``state``, as one query (the admin filters by derived state)."""
         now = now or timezone.now()
         stale = now - timedelta(seconds=settings.SYNC_STALL_SECONDS)
-        if state in SyncRun.Outcome.values:
-            return self.filter(outcome=state)
-        active = self.filter(outcome="")
+        active = Q(outcome="")
         never_picked_up = Q(started_at__isnull=True)
         silent = Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True, started_at__lt=stale)
-        stalled = (never_picked_up & Q(created_at__lt=stale)) | (~never_picked_up & silent)
-        if state == "stalled":
-            return active.filter(stalled)
-        if state == "queued":
-            return active.filter(never_picked_up, created_at__gte=stale)
-        alive = active.filter(started_at__isnull=False).exclude(silent)
-        if state == "waiting":
-            return alive.filter(waiting_until__gt=now)
-        if state == "running":
-            return alive.exclude(waiting_until__gt=now)
+        interrupted = Q(outcome=SyncRun.Outcome.INTERRUPTED)
+        not_resumed = interrupted & (Q(finished_at__lt=stale) | Q(finished_at__isnull=True, created_at__lt=stale))
+        stalled = (
+            (active & never_picked_up & Q(created_at__lt=stale)) | (active & ~never_picked_up & silent) | not_resumed
+        )
+        alive = active & ~never_picked_up & ~silent
+        conditions = {
+            "queued": active & never_picked_up & Q(created_at__gte=stale),
+            "running": alive & ~Q(waiting_until__gt=now),
+            "waiting": alive & Q(waiting_until__gt=now),
+            "stalled": stalled,
+            "interrupted": interrupted & ~not_resumed,
+        }
+        if state in conditions:
+            return self.filter(conditions[state])
+        if state in SyncRun.Outcome.values:
+            return self.filter(outcome=state)
         raise ValueError(f"unknown state {state!r}")
 
 
@@ -236,6 +241,16 @@ class SyncRun(models.Model):
         stall = timedelta(seconds=settings.SYNC_STALL_SECONDS)
         if self.outcome == self.Outcome.SUPERSEDED:
             return RunState("superseded", "A newer sync of the same repositories replaced this one.")
+        if self.outcome == self.Outcome.INTERRUPTED:
+            # Released by a shut-down worker and queued again: a stall if no worker resumes it.
+            waited = now - (self.finished_at or self.created_at)
+            if waited > stall:
+                return RunState(
+                    "stalled",
+                    f"The worker was shut down {int(waited.total_seconds())} s ago and no worker has resumed "
+                    "the sync since. Is a worker running (manage.py rundramatiq)?",
+                )
+            return RunState("interrupted", self.error)
         if self.outcome:
             return RunState(self.outcome, self.error)
         if self.started_at is None:

@@ -4,6 +4,7 @@ import dramatiq
 from django.conf import settings
 from dramatiq.middleware import CurrentMessage
 
+from integrations.models import SyncRun
 from integrations.sync.runner import run_sync
 
 
@@ -24,5 +25,11 @@ from integrations.sync.runner import run_sync
 )
 def sync_historical_data_task(run_id):
     message = CurrentMessage.get_current_message()
-    summary = run_sync(run_id, message_id=message.message_id if message else "", requeue=sync_historical_data_task.send)
+    summary = run_sync(run_id, message_id=message.message_id if message else "", requeue=_requeue)
     return None if summary is None else summary.outcome
+
+
+def _requeue(run_id):
+    """Queue an interrupted run again, recording the new message so the status compares the right task."""
+    message = sync_historical_data_task.send(run_id)
+    SyncRun.objects.filter(pk=run_id).update(message_id=message.message_id)

@@ -91,7 +91,8 @@ def test_the_state_filter_agrees_with_get_state(settings):
         {"created_at": ago(100), "started_at": ago(90), "heartbeat_at": ago(3), "waiting_until": ago(1)},
         {"created_at": ago(100), "outcome": "succeeded"},
         {"created_at": ago(100), "outcome": "failed", "error": "x"},
-        {"created_at": ago(100), "outcome": "interrupted"},
+        {"created_at": ago(100), "outcome": "interrupted", "finished_at": ago(5)},
+        {"created_at": ago(100), "outcome": "interrupted", "finished_at": ago(50)},
         {"created_at": ago(100), "outcome": "superseded"},
     ]
     runs = [SyncRun.objects.create(team=team, reason="admin", **case) for case in cases]
@@ -101,3 +102,12 @@ def test_the_state_filter_agrees_with_get_state(settings):
         by_method = {run.pk for run in runs if run.get_state(now).state == state}
         assert by_filter == by_method, state
     assert {run.get_state(now).state for run in runs} == set(SyncRun.STATES)
+
+
+def test_an_interrupted_run_nobody_resumes_becomes_a_stall(run):
+    run.outcome = "interrupted"
+    run.finished_at = timezone.now()
+    assert run.get_state(run.finished_at + timedelta(seconds=10)).state == "interrupted"
+    state = run.get_state(run.finished_at + timedelta(seconds=50))
+    assert state.state == "stalled"
+    assert "no worker has resumed the sync" in state.reason
