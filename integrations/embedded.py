@@ -58,12 +58,16 @@ def stop_watcher():
         _watcher_stop = None
 
 
-def bind_loop_on_first_call(app):
-    """Wrap an ASGI app so the server's running loop is handed to the progress publisher."""
+def start_on_first_call(app, *, worker=True):
+    """Wrap an ASGI app: its first call hands the server's loop to the progress publisher
+    and (with ``worker``) starts the worker and watcher threads."""
 
     async def wrapped(scope, receive, send):
         if progress._server_loop is None:
             progress.bind_event_loop(asyncio.get_running_loop())
+            if worker:
+                start_worker()
+                start_watcher()
         return await app(scope, receive, send)
 
     return wrapped

@@ -66,6 +66,10 @@ FERNET_KEYS = [k.strip() for k in (os.environ.get("FERNET_KEYS") or _dev["FERNET
 DEBUG = env_bool("DEBUG", default=EMBEDDED)
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h.strip()]
 CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
+# Behind a TLS-terminating proxy, trust its X-Forwarded-Proto, so absolute URLs
+# (the OAuth callback sent to GitHub) say https.
+if env_bool("TRUST_X_FORWARDED_PROTO"):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 INSTALLED_APPS = [
     "daphne",
@@ -195,6 +199,8 @@ else:
         "OPTIONS": {"url": REDIS_URL, "namespace": os.environ.get("DRAMATIQ_NAMESPACE", "dramatiq")},
         "MIDDLEWARE": _dramatiq_middleware,
     }
+    # Shared by every web process (the fetched repository list, between listing and starting).
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",

@@ -8,5 +8,6 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
-    path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("onboarding/", include("onboarding.urls")),
+    path("", RedirectView.as_view(url="/onboarding/", permanent=False)),
 ]

@@ -60,3 +60,22 @@ def add_fault(server, **fault):
 
 def emulator_stats(server):
     return requests.get(f"{server.url}/_emulator/stats", timeout=5).json()
+
+
+@pytest.fixture(autouse=True)
+def empty_broker():
+    """Every test starts and ends with an empty in-process broker and no embedded worker or watcher thread.
+
+    Tests enqueue messages that no worker runs (the admin's actions, Retry); left behind,
+    they would be run, or waited for, by a later test's worker.
+    """
+    import dramatiq
+
+    from integrations import embedded
+
+    broker = dramatiq.get_broker()
+    broker.flush_all()
+    yield broker
+    embedded.stop_worker()
+    embedded.stop_watcher()
+    broker.flush_all()

@@ -33,8 +33,7 @@ def test_start_sync_enqueues_and_the_in_process_worker_completes_it(make_emulato
         run = start_sync(team, list(team.repositories.all()), reason="onboarding")
         run.refresh_from_db()
         assert run.message_id  # the message that carries the run id
-        broker.join("sync", timeout=30_000)
-        worker.join()
+        wait_for(lambda: SyncRun.objects.get(pk=run.pk).outcome, timeout=30, message="the worker to finish the run")
     finally:
         worker.stop()
     run.refresh_from_db()

@@ -38,6 +38,8 @@ def start_sync(team, repositories, *, reason, full=False, include_members=True, 
         team = Team.objects.select_for_update().get(pk=team.pk)
         if not hasattr(team, "github"):
             raise SyncNotStarted("GitHub is not connected for this team.")
+        if not team.github.organization_login:
+            raise SyncNotStarted("Choose the team's GitHub organisation first.")
         repos = list(TrackedRepository.objects.filter(team=team, pk__in=repo_ids))
         if len(repos) != len(repo_ids):
             raise SyncNotStarted("Some repositories are not tracked by this team.")

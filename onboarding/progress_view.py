@@ -1,0 +1,246 @@
+"""What the sync progress page shows, built from a run snapshot: states in words, percentages, ETA, ages.
+
+The page and the websocket consumer both call ``progress_context`` and render
+the same partials with it, so a fragment pushed over the socket is exactly
+what a reload would show. ``progress_context`` is pure (a snapshot and a
+clock in, a dict out); ``load_progress_context`` adds what only the database
+knows (reviews, discrepancies, a newer run).
+"""
+
+import json
+from datetime import datetime
+from functools import lru_cache
+
+from django.db.models import Q
+from django.template.loader import render_to_string
+from django.utils.dateparse import parse_datetime
+
+from integrations.models import PullRequestReview, SyncRun, TrackedRepository
+from integrations.sync.discrepancies import find_discrepancies, task_for_run
+from integrations.sync.progress import run_snapshot
+
+STATE_LABELS = {
+    "queued": "Queued",
+    "running": "Syncing",
+    "waiting": "Waiting",
+    "stalled": "Stalled",
+    "failed": "Failed",
+    "interrupted": "Interrupted",
+    "succeeded": "Complete",
+    "superseded": "Replaced by a newer sync",
+}
+STATE_ADVICE = {
+    "queued": "A worker picks it up in a moment.",
+    "stalled": "Retry starts it again from where it stopped. If it stalls again, check that the worker is running.",
+    "failed": "Fix what the message says, then Retry: repositories already complete are not fetched again.",
+    "interrupted": "Retry resumes it from where it stopped.",
+    "superseded": "A newer sync of the same repositories replaced this one.",
+}
+# The error/stalled section, with Retry and Skip.
+TROUBLE_STATES = ("stalled", "failed", "interrupted")
+REPOSITORY_LABELS = {
+    TrackedRepository.Status.PENDING: "Waiting to start",
+    TrackedRepository.Status.SYNCING: "Syncing",
+    TrackedRepository.Status.COMPLETE: "Complete",
+    TrackedRepository.Status.FAILED: "Failed",
+}
+# A rate measured over less than this says nothing yet.
+MIN_SECONDS_FOR_ETA = 2.0
+
+
+def ws_url(run_id):
+    return f"/ws/sync/{run_id}/"
+
+
+def progress_context(snapshot, *, now, reviews=None, discrepancies=None, newer_run_id=None):
+    """The template context for ``snapshot`` (``run_snapshot``'s dict) at ``now``.
+
+    ``discrepancies`` None means "unknown here" (an event from the worker):
+    the fragment that shows them is then left as it is.
+    """
+    state = snapshot["state"]
+    started = _parse(snapshot.get("started_at"))
+    finished = _parse(snapshot.get("finished_at"))
+    heartbeat = _parse(snapshot.get("heartbeat_at"))
+    rate = _rate(snapshot["repositories"], started, finished or now)
+    repositories = _repository_rows(
+        snapshot["repositories"], rate, heartbeat, now, active=state in SyncRun.ACTIVE_STATES
+    )
+    heartbeat_age = _seconds(now - heartbeat) if heartbeat else None
+    context = {
+        "run_id": snapshot["run_id"],
+        "seq": snapshot["seq"],
+        "ws_url": ws_url(snapshot["run_id"]),
+        "state": state,
+        "state_label": STATE_LABELS.get(state, state.capitalize()),
+        "reason": snapshot.get("reason") or "",
+        "advice": STATE_ADVICE.get(state, ""),
+        "note": snapshot.get("note") or "",
+        "is_active": state in SyncRun.ACTIVE_STATES,
+        "in_trouble": state in TROUBLE_STATES,
+        "heartbeat_age": heartbeat_age,
+        "heartbeat_age_text": age_text(heartbeat_age),
+        "members": snapshot.get("members_synced"),
+        "repositories": repositories,
+        "prs_synced": sum(r["prs_synced"] for r in repositories),
+        "newer_run_id": newer_run_id,
+        "discrepancies": discrepancies,
+        "summary": None,
+    }
+    if state == "succeeded":
+        context["summary"] = {
+            "repositories": len(repositories),
+            "prs": context["prs_synced"],
+            "reviews": reviews,
+            "members": snapshot.get("members_synced"),
+            "duration": duration_text(_seconds(finished - started)) if started and finished else "",
+        }
+    return context
+
+
+def load_progress_context(run, now):
+    """``progress_context`` for ``run`` read from the database, with reviews, discrepancies and a newer run."""
+    snapshot = run_snapshot(run, now)
+    reviews = count_reviews(run.pk) if snapshot["state"] == "succeeded" else None
+    discrepancies = find_discrepancies(run, task_for_run(run), now) if run.get_state(now).is_active else []
+    return progress_context(
+        snapshot, now=now, reviews=reviews, discrepancies=discrepancies, newer_run_id=newer_run_id(run)
+    )
+
+
+def count_reviews(run_id):
+    """Reviews stored for the run's repositories."""
+    return PullRequestReview.objects.filter(pull_request__repository__sync_runs=run_id).count()
+
+
+def newer_run_id(run):
+    """The id of the team's latest run if it was created after ``run``, else None."""
+    return (
+        SyncRun.objects.filter(team_id=run.team_id)
+        .filter(Q(created_at__gt=run.created_at) | Q(created_at=run.created_at, pk__gt=run.pk))
+        .order_by("-created_at", "-pk")
+        .values_list("pk", flat=True)
+        .first()
+    )
+
+
+def render_update(context):
+    """The websocket message for a snapshot: each fragment the page includes, swapped by id (htmx OOB)."""
+    # Every page open on a run gets the same event at the same moment, so
+    # their contexts are equal: one render per process serves them all.
+    return _render_update(json.dumps(context, sort_keys=True, default=str))
+
+
+@lru_cache(maxsize=256)
+def _render_update(key):
+    context = json.loads(key)
+    parts = [
+        render_to_string("onboarding/partials/sync_state.html", context),
+        render_to_string("onboarding/partials/sync_repos.html", context),
+    ]
+    if context["discrepancies"] is not None:
+        parts.append(render_to_string("onboarding/partials/discrepancies.html", context))
+    return "".join(parts)
+
+
+def render_switch(context):
+    """The websocket message that swaps the whole live area for another run (and so its websocket)."""
+    return render_to_string("onboarding/partials/sync_live.html", context)
+
+
+def age_text(seconds):
+    """ "3 s ago", "5 min ago", "2 h ago"; empty for None. sync_progress.js counts on in the same words."""
+    if seconds is None:
+        return ""
+    if seconds < 60:
+        return f"{seconds} s ago"
+    if seconds < 3600:
+        return f"{seconds // 60} min ago"
+    return f"{seconds // 3600} h ago"
+
+
+def duration_text(seconds):
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        minutes, rest = divmod(seconds, 60)
+        return f"{minutes} min {rest} s" if rest else f"{minutes} min"
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours} h {rest // 60} min"
+
+
+def eta_text(seconds):
+    if seconds < 60:
+        return "less than a minute left"
+    return f"about {duration_text(round(seconds / 60) * 60)} left"
+
+
+def _repository_rows(repositories, rate, heartbeat, now, *, active):
+    rows = []
+    # Repositories are synced one after another in this order, so a pending
+    # one finishes after everything before it.
+    queue_ahead = 0.0
+    for repo in repositories:
+        status, synced, total = repo["status"], repo["prs_synced"], repo["prs_total"]
+        eta = ""
+        if active and status in ("syncing", "pending") and queue_ahead is not None:
+            if rate and total is not None:
+                queue_ahead += max(total - synced, 0) / rate
+                eta = eta_text(queue_ahead)
+            else:
+                queue_ahead = None  # an unknown size ahead: no honest estimate for what follows
+        if status == "syncing" and heartbeat:
+            activity = _seconds(now - heartbeat)
+        else:
+            last = _parse(repo.get("last_synced_at"))
+            activity = _seconds(now - last) if last and status == "complete" else None
+        rows.append(
+            {
+                "id": repo["id"],
+                "full_name": repo["full_name"],
+                "status": status,
+                "status_label": REPOSITORY_LABELS.get(status, status),
+                "prs_synced": synced,
+                "prs_total": total,
+                "percent": _percent(status, synced, total),
+                "eta": eta,
+                "activity_age": activity,
+                "activity_text": age_text(activity),
+                # A pending repository's error is from an earlier run: not news any more.
+                "error": (repo.get("error") or "") if status == "failed" else "",
+            }
+        )
+    return rows
+
+
+def _rate(repositories, started, until):
+    """Pull requests stored per second since the run started, or None before there is enough to tell.
+
+    Counts the repositories this run has reached (a retried one includes what
+    its earlier run stored, so a retry's first estimate is optimistic).
+    """
+    if started is None:
+        return None
+    elapsed = (until - started).total_seconds()
+    synced = sum(r["prs_synced"] for r in repositories if r["status"] != "pending")
+    if elapsed < MIN_SECONDS_FOR_ETA or synced <= 0:
+        return None
+    return synced / elapsed
+
+
+def _percent(status, synced, total):
+    if status == "complete":
+        return 100
+    if not total:
+        return None if total is None else 0
+    return min(100, synced * 100 // total)
+
+
+def _parse(value):
+    if value is None or isinstance(value, datetime):
+        return value
+    return parse_datetime(value)
+
+
+def _seconds(delta):
+    return max(0, int(delta.total_seconds()))

@@ -1,0 +1,300 @@
+"""The progress websocket: who may connect, snapshot first, events rendered in order, only the team's own.
+
+The sockets go through the same stack as ``project.asgi`` (origin check, auth,
+routing); importing ``project.asgi`` itself would start the embedded worker
+thread inside the test process. The event tests run on the in-memory layer
+and on the real Redis layer.
+"""
+
+import logging
+import re
+import uuid
+
+import pytest
+from asgiref.sync import async_to_sync, sync_to_async
+from channels.auth import AuthMiddlewareStack
+from channels.routing import URLRouter
+from channels.security.websocket import AllowedHostsOriginValidator
+from channels.testing import WebsocketCommunicator
+from django.test import Client
+from django.utils import timezone
+
+from integrations.models import SyncRun, TrackedRepository
+from integrations.sync.progress import run_snapshot, send_event
+from onboarding.routing import websocket_urlpatterns
+from tests.onboarding_base import make_team, make_user
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+APPLICATION = AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+
+
+@pytest.fixture(params=["memory", "redis"])
+def layer(request, settings):
+    """The channel layer the test runs on: in-memory, or Redis under a prefix of its own."""
+    if request.param == "redis":
+        url = request.getfixturevalue("redis_url")
+        settings.CHANNEL_LAYERS = {
+            "default": {
+                "BACKEND": "channels_redis.core.RedisChannelLayer",
+                "CONFIG": {"hosts": [url], "prefix": f"test-consumer-{uuid.uuid4().hex[:12]}"},
+            }
+        }
+    return request.param
+
+
+@pytest.fixture(autouse=True)
+def quiet_watch(settings):
+    """The state watch every minute: a test that wants it sooner says so."""
+    settings.SYNC_WATCH_SECONDS = 60
+    settings.SYNC_STALL_SECONDS = 45
+
+
+@pytest.fixture
+def acme():
+    """(user, team, run): a running run of two repositories, its heartbeat fresh."""
+    user = make_user("ada")
+    team = make_team("Acme", user)
+    for github_id, name in ((1, "acme/api"), (2, "acme/web")):
+        TrackedRepository.objects.create(team=team, github_id=github_id, full_name=name, prs_total=40)
+    now = timezone.now()
+    run = SyncRun.objects.create(
+        team=team, reason="onboarding", started_at=now, heartbeat_at=now, heartbeat_note="acme/api: page 1 of 4"
+    )
+    run.repositories.set(team.repositories.all())
+    return user, team, run
+
+
+def session_of(user):
+    """A signed-in session's key for ``user`` (sync: call it before the async scenario)."""
+    client = Client()
+    client.force_login(user)
+    return client.cookies["sessionid"].value
+
+
+def socket(run_id, session=None):
+    """A websocket to run ``run_id``'s progress, signed in with ``session`` (``session_of(user)``) if given."""
+    headers = [(b"origin", b"http://127.0.0.1")]
+    if session is not None:
+        headers.append((b"cookie", f"sessionid={session}".encode()))
+    return WebsocketCommunicator(APPLICATION, f"/ws/sync/{run_id}/", headers=headers)
+
+
+def seq_of(message):
+    return int(re.search(r'<section id="sync-state" data-run="\d+" data-seq="(\d+)"', message).group(1))
+
+
+def event_for(run, **changes):
+    """The worker's event for ``run`` after ``changes`` to its row: a snapshot with the next seq."""
+    SyncRun.objects.filter(pk=run.pk).update(event_seq=run.event_seq + 1, **changes)
+    run.refresh_from_db()
+    return run_snapshot(run)
+
+
+def run_async(scenario):
+    async_to_sync(scenario)()
+
+
+def test_an_anonymous_socket_is_closed_with_4401(acme):
+    _, _, run = acme
+
+    async def scenario():
+        communicator = socket(run.pk)
+        connected, _ = await communicator.connect()
+        assert connected
+        assert (await communicator.receive_output(timeout=3))["code"] == 4401
+        # A frame that slips in before the close earns nothing.
+        await communicator.send_to(text_data='{"type": "snapshot"}')
+        assert await communicator.receive_nothing(timeout=0.3)
+        await communicator.disconnect()
+
+    run_async(scenario)
+
+
+def test_a_user_outside_the_runs_team_is_closed_with_4403(acme):
+    _, _, run = acme
+    intruder = make_user("mallory")
+    make_team("Globex", intruder)
+    session = session_of(intruder)
+
+    async def scenario():
+        for run_id in (run.pk, run.pk + 1000):  # another team's run, and no run at all
+            communicator = socket(run_id, session)
+            connected, _ = await communicator.connect()
+            assert connected
+            assert (await communicator.receive_output(timeout=3))["code"] == 4403
+            await communicator.disconnect()
+
+    run_async(scenario)
+
+
+def test_the_first_message_is_a_snapshot_from_the_database(acme, layer):
+    user, _, run = acme
+    session = session_of(user)
+    SyncRun.objects.filter(pk=run.pk).update(event_seq=7, members_synced=5)
+    TrackedRepository.objects.filter(full_name="acme/api").update(sync_status="syncing", prs_synced=12)
+
+    async def scenario():
+        communicator = socket(run.pk, session)
+        connected, _ = await communicator.connect()
+        assert connected
+        snapshot = await communicator.receive_from(timeout=5)
+        assert seq_of(snapshot) == 7
+        assert 'data-state="running"' in snapshot
+        assert 'id="sync-repos"' in snapshot and 'id="sync-discrepancies"' in snapshot
+        assert "12 of 40" in snapshot and "Members synced: <span" in snapshot
+        await communicator.disconnect()
+
+    run_async(scenario)
+
+
+def test_events_arrive_rendered_once_each_in_order_and_older_ones_are_dropped(acme, layer):
+    user, team, run = acme
+    session = session_of(user)
+
+    async def scenario():
+        communicator = socket(run.pk, session)
+        await communicator.connect()
+        assert seq_of(await communicator.receive_from(timeout=5)) == 0
+        stale = await sync_to_async(run_snapshot)(run)
+        for synced in (10, 20, 30):
+            await sync_to_async(TrackedRepository.objects.filter(full_name="acme/api").update)(prs_synced=synced)
+            event = await sync_to_async(event_for)(run)
+            assert await sync_to_async(send_event)(run.pk, team.pk, event)
+        for seq, synced in ((1, 10), (2, 20), (3, 30)):
+            message = await communicator.receive_from(timeout=5)
+            assert seq_of(message) == seq
+            assert f"{synced} of 40" in message
+        # Each event went to the run's and the team's group: the copy is not sent twice.
+        assert await sync_to_async(send_event)(run.pk, team.pk, stale)
+        assert await communicator.receive_nothing(timeout=0.5)
+        await communicator.disconnect()
+
+    run_async(scenario)
+
+
+def test_another_teams_events_never_arrive(acme, layer):
+    user, _, run = acme
+    session = session_of(user)
+    other = make_team("Globex", make_user("mallory"))
+    TrackedRepository.objects.create(team=other, github_id=9, full_name="globex/secret-plans")
+    other_run = SyncRun.objects.create(team=other, reason="onboarding", started_at=timezone.now())
+    other_run.repositories.set(other.repositories.all())
+
+    async def scenario():
+        communicator = socket(run.pk, session)
+        await communicator.connect()
+        await communicator.receive_from(timeout=5)
+        event = await sync_to_async(event_for)(other_run)
+        assert await sync_to_async(send_event)(other_run.pk, other.pk, event)
+        assert await communicator.receive_nothing(timeout=0.5)
+        await communicator.disconnect()
+
+    run_async(scenario)
+
+
+def test_malformed_client_messages_are_ignored_and_logged(acme, caplog):
+    user, team, run = acme
+    session = session_of(user)
+
+    async def scenario():
+        communicator = socket(run.pk, session)
+        await communicator.connect()
+        await communicator.receive_from(timeout=5)
+        for text in ("not json", "[1, 2]", '{"type": "shutdown"}', '{"type": null}'):
+            await communicator.send_to(text_data=text)
+        await communicator.send_to(bytes_data=b"\x00\xff")
+        assert await communicator.receive_nothing(timeout=0.3)
+        # Still alive: a snapshot on request, and the worker's events.
+        await communicator.send_to(text_data='{"type": "snapshot"}')
+        assert seq_of(await communicator.receive_from(timeout=5)) == 0
+        event = await sync_to_async(event_for)(run)
+        await sync_to_async(send_event)(run.pk, team.pk, event)
+        assert seq_of(await communicator.receive_from(timeout=5)) == 1
+        await communicator.disconnect()
+
+    with caplog.at_level(logging.WARNING, logger="onboarding.consumers"):
+        run_async(scenario)
+    ignored = [r for r in caplog.records if "ignored a malformed client message" in r.getMessage()]
+    assert len(ignored) == 5
+
+
+def test_a_run_whose_worker_died_is_pushed_as_stalled_without_any_event(acme, settings):
+    user, _, run = acme
+    session = session_of(user)
+    settings.SYNC_STALL_SECONDS = 1
+    settings.SYNC_WATCH_SECONDS = 0.2
+
+    async def scenario():
+        communicator = socket(run.pk, session)
+        await communicator.connect()
+        assert 'data-state="running"' in await communicator.receive_from(timeout=5)
+        pushed = await communicator.receive_from(timeout=5)
+        assert 'data-state="stalled"' in pushed
+        assert "The worker stopped responding" in pushed
+        assert "Retry</button>" in pushed
+        await communicator.disconnect()
+
+    run_async(scenario)
+
+
+def test_a_reconnect_gets_the_truth_it_missed(acme):
+    user, _, run = acme
+    session = session_of(user)
+
+    async def scenario():
+        first = socket(run.pk, session)
+        await first.connect()
+        assert 'data-state="running"' in await first.receive_from(timeout=5)
+        await first.disconnect()
+        # While nobody listens, the run finishes (its events went nowhere).
+        now = timezone.now()
+        await sync_to_async(SyncRun.objects.filter(pk=run.pk).update)(
+            outcome="succeeded", finished_at=now, heartbeat_at=now, event_seq=9
+        )
+        second = socket(run.pk, session)
+        await second.connect()
+        snapshot = await second.receive_from(timeout=5)
+        assert seq_of(snapshot) == 9
+        assert 'data-state="succeeded"' in snapshot and "Everything is synced." in snapshot
+        await second.disconnect()
+
+    run_async(scenario)
+
+
+def test_a_newer_run_of_the_team_takes_over_the_page(acme, settings, layer):
+    user, team, run = acme
+    session = session_of(user)
+    settings.SYNC_WATCH_SECONDS = 0.2
+
+    async def scenario():
+        communicator = socket(run.pk, session)
+        await communicator.connect()
+        await communicator.receive_from(timeout=5)
+        # Retry from another tab: no worker has said anything about it yet.
+        newer = await sync_to_async(SyncRun.objects.create)(team=team, reason="retry")
+        switch = await communicator.receive_from(timeout=5)
+        assert f'<div id="sync-live" hx-ext="ws" ws-connect="/ws/sync/{newer.pk}/"' in switch
+        assert 'data-state="queued"' in switch
+        await communicator.disconnect()
+
+    run_async(scenario)
+
+
+def test_an_event_of_a_newer_run_takes_over_the_page(acme, layer):
+    user, team, run = acme
+    session = session_of(user)
+
+    async def scenario():
+        communicator = socket(run.pk, session)
+        await communicator.connect()
+        await communicator.receive_from(timeout=5)
+        newer = await sync_to_async(SyncRun.objects.create)(team=team, reason="admin", started_at=timezone.now())
+        event = await sync_to_async(event_for)(newer)
+        assert await sync_to_async(send_event)(newer.pk, team.pk, event)
+        switch = await communicator.receive_from(timeout=5)
+        assert f'ws-connect="/ws/sync/{newer.pk}/"' in switch
+        assert await communicator.receive_nothing(timeout=0.3)  # the old socket says no more
+        await communicator.disconnect()
+
+    run_async(scenario)
