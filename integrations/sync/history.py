@@ -16,6 +16,7 @@ the database holds at least as many pull requests as GitHub reports.
 
 import logging
 import math
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 from django.db.models import Max
@@ -23,6 +24,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from integrations.models import PullRequest, PullRequestReview, TrackedRepository
+from integrations.sync.prefetch import Prefetched
 
 logger = logging.getLogger("integrations.sync")
 
@@ -66,24 +68,8 @@ def sync_repository_history(repository, run, *, client, lease):
     RepositoryResult; raises the client's typed errors, ``IncompleteSync``, or
     ``RunFenced`` when this worker no longer owns ``run``.
     """
-    owner, name = repository.owner_and_name
-    checkpoint = dict(repository.checkpoint or {})
-    watermark = checkpoint.get("watermark")
-    if not checkpoint.get("pass"):
-        checkpoint = {
-            "pass": "incremental" if watermark and not run.full else "full",
-            "cursor": None,
-            "page": 0,
-            "pass_max_updated": None,
-            "watermark": None if run.full else watermark,
-        }
+    checkpoint = _pass_checkpoint(repository, run)
     mode = checkpoint["pass"]
-    result = RepositoryResult(mode=mode)
-    floor = parse_datetime(checkpoint["watermark"]) if mode == "incremental" and checkpoint.get("watermark") else None
-    page_size_before = client.page_size
-    if mode == "incremental":
-        client.page_size = min(client.page_size, INCREMENTAL_FIRST_PAGE)
-
     with lease.fenced(note=f"{repository.full_name}: starting"):
         TrackedRepository.objects.filter(pk=repository.pk).update(
             sync_status=TrackedRepository.Status.SYNCING, checkpoint=checkpoint, last_error=""
@@ -95,72 +81,9 @@ def sync_repository_history(repository, run, *, client, lease):
         mode,
         checkpoint["page"],
     )
-
-    total = repository.prs_total
-    pages = client.iter_pull_request_pages(
-        owner, name, after=checkpoint["cursor"], direction="ASC" if mode == "full" else "DESC"
-    )
-    try:
-        for page in pages:
-            total = page.total_count
-            prs = list(page.pull_requests)
-            if floor is not None:
-                changed = [pr for pr in prs if pr.updated_at >= floor]
-                reached_floor = len(changed) < len(prs)
-                prs = changed
-            else:
-                reached_floor = False
-            checkpoint["page"] += 1
-            checkpoint["cursor"] = page.end_cursor
-            newest = max((pr.updated_at for pr in prs), default=None)
-            if newest and (
-                not checkpoint["pass_max_updated"] or newest > parse_datetime(checkpoint["pass_max_updated"])
-            ):
-                checkpoint["pass_max_updated"] = newest.isoformat()
-            note = _page_note(repository.full_name, checkpoint["page"], total, client.page_size, mode)
-            with lease.fenced(note=note):
-                written, reviews = _store_page(repository, prs)
-                synced = PullRequest.objects.filter(repository=repository).count()
-                TrackedRepository.objects.filter(pk=repository.pk).update(
-                    checkpoint=checkpoint, prs_synced=synced, prs_total=total
-                )
-            result.pages += 1
-            result.prs_written += written
-            result.reviews_written += reviews
-            if lease.publisher:
-                lease.publisher.publish()
-            if reached_floor or not page.has_next_page:
-                break
-    finally:
-        # The small first page is for this repository's pass, not the next one's.
-        if mode == "incremental":
-            client.page_size = max(client.page_size, page_size_before)
-
-    synced = PullRequest.objects.filter(repository=repository).count()
-    total = total or 0
-    new_watermark = max(
-        filter(None, [watermark if not run.full else None, checkpoint["pass_max_updated"]]), default=None
-    )
-    if synced < total:
-        # Start over with a full pass next time: something was skipped.
-        with lease.fenced():
-            TrackedRepository.objects.filter(pk=repository.pk).update(checkpoint={}, prs_synced=synced, prs_total=total)
-        raise IncompleteSync(
-            f"GitHub reports {total} pull requests in {repository.full_name} but only {synced} were stored. "
-            "Retry to fetch them all again."
-        )
-    if new_watermark is None and synced:
-        newest = PullRequest.objects.filter(repository=repository).aggregate(m=Max("updated_at"))["m"]
-        new_watermark = newest.isoformat() if newest else None
-    with lease.fenced(note=f"{repository.full_name}: complete"):
-        TrackedRepository.objects.filter(pk=repository.pk).update(
-            checkpoint={"watermark": new_watermark},
-            sync_status=TrackedRepository.Status.COMPLETE,
-            prs_synced=synced,
-            prs_total=total,
-            last_error="",
-            last_synced_at=timezone.now(),
-        )
+    result = RepositoryResult(mode=mode)
+    total = _walk_pages(repository, checkpoint, result, client=client, lease=lease)
+    synced = _finish_pass(repository, run, checkpoint, total or 0, lease=lease)
     logger.info(
         "[SYNC_TASK] run=%s repo=%s complete: %s pass, %s pages, %s PRs and %s reviews written, %s of %s stored",
         run.pk,
@@ -175,6 +98,101 @@ def sync_repository_history(repository, run, *, client, lease):
     return result
 
 
+def _pass_checkpoint(repository, run):
+    """The pass in progress (to resume), or a new one: incremental after a completed pass, else full."""
+    checkpoint = dict(repository.checkpoint or {})
+    if checkpoint.get("pass"):
+        return checkpoint
+    watermark = None if run.full else checkpoint.get("watermark")
+    return {
+        "pass": "incremental" if watermark else "full",
+        "cursor": None,
+        "page": 0,
+        "pass_max_updated": None,
+        "watermark": watermark,
+    }
+
+
+def _walk_pages(repository, checkpoint, result, *, client, lease):
+    """Store every page of the pass, checkpointing each; returns GitHub's last reported total."""
+    owner, name = repository.owner_and_name
+    mode = checkpoint["pass"]
+    floor = parse_datetime(checkpoint["watermark"]) if mode == "incremental" else None
+    page_size_before = client.page_size
+    pages = client.iter_pull_request_pages(
+        owner, name, after=checkpoint["cursor"], direction="ASC" if mode == "full" else "DESC"
+    )
+    if mode == "full":
+        # A full pass reads every page: fetch the next while this one is stored.
+        pages = Prefetched(pages, name=f"prefetch-{repository.full_name}")
+    else:
+        # An incremental pass usually stops after its first page: no lookahead, a small first page.
+        client.page_size = min(client.page_size, INCREMENTAL_FIRST_PAGE)
+        pages = nullcontext(pages)
+    total = repository.prs_total
+    try:
+        with pages as iterator:
+            for page in iterator:
+                total = page.total_count
+                prs = list(page.pull_requests)
+                if floor is not None:
+                    prs = [pr for pr in prs if pr.updated_at >= floor]
+                _store_and_checkpoint(repository, checkpoint, page, prs, result, client=client, lease=lease)
+                if len(prs) < len(page.pull_requests) or not page.has_next_page:
+                    break  # below the watermark: the rest was stored by an earlier pass
+    finally:
+        if mode == "incremental":
+            client.page_size = max(client.page_size, page_size_before)
+    return total
+
+
+def _store_and_checkpoint(repository, checkpoint, page, prs, result, *, client, lease):
+    checkpoint["page"] += 1
+    checkpoint["cursor"] = page.end_cursor
+    newest = max((pr.updated_at for pr in prs), default=None)
+    if newest and (not checkpoint["pass_max_updated"] or newest > parse_datetime(checkpoint["pass_max_updated"])):
+        checkpoint["pass_max_updated"] = newest.isoformat()
+    note = _page_note(repository.full_name, checkpoint["page"], page.total_count, client.page_size, checkpoint["pass"])
+    with lease.fenced(note=note):
+        written, reviews = _store_page(repository, prs)
+        synced = PullRequest.objects.filter(repository=repository).count()
+        TrackedRepository.objects.filter(pk=repository.pk).update(
+            checkpoint=checkpoint, prs_synced=synced, prs_total=page.total_count
+        )
+    result.pages += 1
+    result.prs_written += written
+    result.reviews_written += reviews
+    if lease.publisher:
+        lease.publisher.publish()
+
+
+def _finish_pass(repository, run, checkpoint, total, *, lease):
+    """Complete the repository if nothing is missing, with its new watermark; returns how many PRs are stored."""
+    synced = PullRequest.objects.filter(repository=repository).count()
+    if synced < total:
+        # Start over with a full pass next time: something was skipped.
+        with lease.fenced():
+            TrackedRepository.objects.filter(pk=repository.pk).update(checkpoint={}, prs_synced=synced, prs_total=total)
+        raise IncompleteSync(
+            f"GitHub reports {total} pull requests in {repository.full_name} but only {synced} were stored. "
+            "Retry to fetch them all again."
+        )
+    watermark = max(filter(None, [checkpoint.get("watermark"), checkpoint["pass_max_updated"]]), default=None)
+    if watermark is None and synced:
+        newest = PullRequest.objects.filter(repository=repository).aggregate(m=Max("updated_at"))["m"]
+        watermark = newest.isoformat() if newest else None
+    with lease.fenced(note=f"{repository.full_name}: complete"):
+        TrackedRepository.objects.filter(pk=repository.pk).update(
+            checkpoint={"watermark": watermark},
+            sync_status=TrackedRepository.Status.COMPLETE,
+            prs_synced=synced,
+            prs_total=total,
+            last_error="",
+            last_synced_at=timezone.now(),
+        )
+    return synced
+
+
 def _page_note(full_name, page, total, page_size, mode):
     if mode == "full" and total:
         return f"{full_name}: page {page} of {max(page, math.ceil(total / max(page_size, 1)))}"
@@ -185,7 +203,9 @@ def _store_page(repository, prs):
     """Upsert a page of pull requests and their reviews on GitHub ids. Returns (prs, reviews) written."""
     if not prs:
         return 0, 0
-    PullRequest.objects.bulk_create(
+    # With update_conflicts, Django sets each object's primary key (RETURNING,
+    # on PostgreSQL and SQLite), so reviews need no second query for them.
+    stored = PullRequest.objects.bulk_create(
         [
             PullRequest(
                 repository=repository,
@@ -210,20 +230,15 @@ def _store_page(repository, prs):
         unique_fields=["repository", "github_id"],
         update_fields=PR_FIELDS,
     )
-    ids = dict(
-        PullRequest.objects.filter(repository=repository, github_id__in=[pr.github_id for pr in prs]).values_list(
-            "github_id", "pk"
-        )
-    )
     reviews = [
         PullRequestReview(
-            pull_request_id=ids[pr.github_id],
+            pull_request_id=row.pk,
             github_id=review.github_id,
             reviewer_login=review.reviewer_login,
             state=review.state,
             submitted_at=review.submitted_at,
         )
-        for pr in prs
+        for pr, row in zip(prs, stored, strict=True)
         for review in pr.reviews
     ]
     if reviews:
