@@ -1,4 +1,4 @@
-"""``sync_repository_history``: every pull request of one repository, with stats and reviews.
+"""``sync_repositories``: every pull request of each repository, with stats and reviews.
 
 Passes, and why:
 
@@ -16,13 +16,13 @@ the database holds at least as many pull requests as GitHub reports.
 
 import logging
 import math
-from contextlib import nullcontext
 from dataclasses import dataclass
 
 from django.db.models import Max
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from integrations.github.errors import BadCredentials, GitHubError, RateLimited, TokenUnavailable
 from integrations.models import PullRequest, PullRequestReview, TrackedRepository
 from integrations.sync.prefetch import Prefetched
 
@@ -44,9 +44,9 @@ PR_FIELDS = [
     "commits_count",
 ]
 REVIEW_FIELDS = ["reviewer_login", "state", "submitted_at"]
-# An incremental pass usually finds a handful of changes: ask for a small
-# first page rather than 100 PRs that are mostly unchanged.
 INCREMENTAL_FIRST_PAGE = 25
+# Failures that make every further request pointless: the run stops.
+RUN_ERRORS = (BadCredentials, TokenUnavailable, RateLimited)
 
 
 class IncompleteSync(Exception):
@@ -64,38 +64,73 @@ class RepositoryResult:
 def sync_repository_history(repository, run, *, client, lease):
     """Sync one repository's pull requests and reviews, checkpointing after every page.
 
-    Resumes the pass recorded in the repository's checkpoint, if any. Returns a
-    RepositoryResult; raises the client's typed errors, ``IncompleteSync``, or
-    ``RunFenced`` when this worker no longer owns ``run``.
+    Returns a RepositoryResult; raises the client's typed errors,
+    ``IncompleteSync``, or ``RunFenced`` when this worker no longer owns ``run``.
     """
-    checkpoint = _pass_checkpoint(repository, run)
-    mode = checkpoint["pass"]
-    with lease.fenced(note=f"{repository.full_name}: starting"):
-        TrackedRepository.objects.filter(pk=repository.pk).update(
-            sync_status=TrackedRepository.Status.SYNCING, checkpoint=checkpoint, last_error=""
-        )
-    logger.info(
-        "[SYNC_TASK] run=%s repo=%s start (%s pass, resuming at page %s)",
-        run.pk,
-        repository.full_name,
-        mode,
-        checkpoint["page"],
-    )
-    result = RepositoryResult(mode=mode)
-    total = _walk_pages(repository, checkpoint, result, client=client, lease=lease)
-    synced = _finish_pass(repository, run, checkpoint, total or 0, lease=lease)
-    logger.info(
-        "[SYNC_TASK] run=%s repo=%s complete: %s pass, %s pages, %s PRs and %s reviews written, %s of %s stored",
-        run.pk,
-        repository.full_name,
-        mode,
-        result.pages,
-        result.prs_written,
-        result.reviews_written,
-        synced,
-        total,
-    )
-    return result
+    for _, outcome in sync_repositories([repository], run, client=client, lease=lease):
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+
+def sync_repositories(repositories, run, *, client, lease):
+    """Sync each repository in turn; yield ``(repository, RepositoryResult or the error that failed it)``.
+
+    GitHub is read in a background thread one page ahead of the database, across
+    repositories too, so storing a page (and finishing a repository) overlaps the
+    next request: the sync's time is GitHub's latency and little more. After an
+    error that makes further requests pointless (``RUN_ERRORS``), it is yielded
+    and the iteration ends. Raises ``RunFenced`` when this worker no longer owns ``run``.
+    """
+    current = None
+    with Prefetched(_fetch(repositories, run, client), name=f"prefetch-run-{run.pk}") as items:
+        for item in items:
+            if current is None or item.repository.pk != current.repository.pk:
+                if current is not None:
+                    yield current.repository, current.finish()
+                current = _Pass(item.repository, item.checkpoint, run, client=client, lease=lease)
+            if isinstance(item.error, RUN_ERRORS):
+                yield current.repository, item.error
+                return
+            current.take(item)
+    if current is not None:
+        yield current.repository, current.finish()
+
+
+@dataclass
+class _Item:
+    repository: TrackedRepository
+    checkpoint: dict
+    page: object = None
+    error: Exception | None = None
+
+
+def _fetch(repositories, run, client):
+    """The fetching side (its own thread): every page of every repository's pass, in order."""
+    for repository in repositories:
+        checkpoint = _pass_checkpoint(repository, run)
+        owner, name = repository.owner_and_name
+        incremental = checkpoint["pass"] == "incremental"
+        floor = parse_datetime(checkpoint["watermark"]) if incremental else None
+        size_before = client.page_size
+        if incremental:
+            # Usually a handful of changes: a small first page, not 100 mostly unchanged PRs.
+            client.page_size = min(client.page_size, INCREMENTAL_FIRST_PAGE)
+        try:
+            pages = client.iter_pull_request_pages(
+                owner, name, after=checkpoint["cursor"], direction="DESC" if incremental else "ASC"
+            )
+            for page in pages:
+                yield _Item(repository, checkpoint, page=page)
+                if floor is not None and any(pr.updated_at < floor for pr in page.pull_requests):
+                    break  # below the watermark: the rest was stored by an earlier pass
+        except GitHubError as exc:
+            yield _Item(repository, checkpoint, error=exc)
+            if isinstance(exc, RUN_ERRORS):
+                return
+        finally:
+            if incremental:
+                client.page_size = max(client.page_size, size_before)
 
 
 def _pass_checkpoint(repository, run):
@@ -113,37 +148,61 @@ def _pass_checkpoint(repository, run):
     }
 
 
-def _walk_pages(repository, checkpoint, result, *, client, lease):
-    """Store every page of the pass, checkpointing each; returns GitHub's last reported total."""
-    owner, name = repository.owner_and_name
-    mode = checkpoint["pass"]
-    floor = parse_datetime(checkpoint["watermark"]) if mode == "incremental" else None
-    page_size_before = client.page_size
-    pages = client.iter_pull_request_pages(
-        owner, name, after=checkpoint["cursor"], direction="ASC" if mode == "full" else "DESC"
-    )
-    if mode == "full":
-        # A full pass reads every page: fetch the next while this one is stored.
-        pages = Prefetched(pages, name=f"prefetch-{repository.full_name}")
-    else:
-        # An incremental pass usually stops after its first page: no lookahead, a small first page.
-        client.page_size = min(client.page_size, INCREMENTAL_FIRST_PAGE)
-        pages = nullcontext(pages)
-    total = repository.prs_total
-    try:
-        with pages as iterator:
-            for page in iterator:
-                total = page.total_count
-                prs = list(page.pull_requests)
-                if floor is not None:
-                    prs = [pr for pr in prs if pr.updated_at >= floor]
-                _store_and_checkpoint(repository, checkpoint, page, prs, result, client=client, lease=lease)
-                if len(prs) < len(page.pull_requests) or not page.has_next_page:
-                    break  # below the watermark: the rest was stored by an earlier pass
-    finally:
-        if mode == "incremental":
-            client.page_size = max(client.page_size, page_size_before)
-    return total
+class _Pass:
+    """The storing side of one repository's pass (the sync's own thread)."""
+
+    def __init__(self, repository, checkpoint, run, *, client, lease):
+        self.repository, self.checkpoint, self.run = repository, checkpoint, run
+        self.client, self.lease = client, lease
+        self.result = RepositoryResult(mode=checkpoint["pass"])
+        self.total = repository.prs_total
+        self.error = None
+        self.floor = parse_datetime(checkpoint["watermark"]) if checkpoint["pass"] == "incremental" else None
+        with lease.fenced(note=f"{repository.full_name}: starting"):
+            TrackedRepository.objects.filter(pk=repository.pk).update(
+                sync_status=TrackedRepository.Status.SYNCING, checkpoint=checkpoint, last_error=""
+            )
+        logger.info(
+            "[SYNC_TASK] run=%s repo=%s start (%s pass, resuming at page %s)",
+            run.pk,
+            repository.full_name,
+            checkpoint["pass"],
+            checkpoint["page"],
+        )
+
+    def take(self, item):
+        if item.error is not None:
+            self.error = item.error
+            return
+        page = item.page
+        self.total = page.total_count
+        prs = list(page.pull_requests)
+        if self.floor is not None:
+            prs = [pr for pr in prs if pr.updated_at >= self.floor]
+        _store_and_checkpoint(
+            self.repository, self.checkpoint, page, prs, self.result, client=self.client, lease=self.lease
+        )
+
+    def finish(self):
+        """The RepositoryResult, or the error that failed the repository."""
+        if self.error is not None:
+            return self.error
+        try:
+            synced = _finish_pass(self.repository, self.run, self.checkpoint, self.total or 0, lease=self.lease)
+        except IncompleteSync as exc:
+            return exc
+        logger.info(
+            "[SYNC_TASK] run=%s repo=%s complete: %s pass, %s pages, %s PRs and %s reviews written, %s of %s stored",
+            self.run.pk,
+            self.repository.full_name,
+            self.result.mode,
+            self.result.pages,
+            self.result.prs_written,
+            self.result.reviews_written,
+            synced,
+            self.total,
+        )
+        return self.result
 
 
 def _store_and_checkpoint(repository, checkpoint, page, prs, result, *, client, lease):

@@ -9,7 +9,7 @@ from dramatiq.middleware import Shutdown
 
 from integrations.github import errors
 from integrations.models import GitHubIntegration, SyncRun, TrackedRepository
-from integrations.sync.history import IncompleteSync, sync_repository_history
+from integrations.sync.history import RUN_ERRORS, IncompleteSync, sync_repositories
 from integrations.sync.lease import RunFenced, RunLease
 from integrations.sync.members import sync_github_members
 from integrations.sync.progress import ProgressPublisher, run_snapshot, send_event
@@ -20,8 +20,6 @@ INTERRUPTED_MESSAGE = "The worker was shut down mid-sync; the sync resumes from 
 
 # Failures that concern one repository: the others go on.
 REPOSITORY_ERRORS = (errors.NotFound, errors.NoAccess, errors.GraphQLError, errors.GitHubUnavailable, IncompleteSync)
-# Failures that make every further request pointless: the run stops.
-RUN_ERRORS = (errors.BadCredentials, errors.TokenUnavailable, errors.RateLimited)
 
 
 @dataclass
@@ -130,20 +128,18 @@ def _run(lease, run, repos, summary, client_class):
             except REPOSITORY_ERRORS as exc:
                 summary.repositories["members"] = str(exc)
             lease.publisher.publish(force=True)
-        for repo in repos:
-            try:
-                result = sync_repository_history(repo, run, client=client, lease=lease)
-            except RUN_ERRORS as exc:
-                _fail_repository(lease, repo, str(exc))
-                return _finish(lease, summary, SyncRun.Outcome.FAILED, str(exc))
-            except REPOSITORY_ERRORS as exc:
-                logger.warning("[SYNC_TASK] run=%s repo=%s failed: %s", run.pk, repo.full_name, exc)
-                _fail_repository(lease, repo, _repository_error(repo, exc))
-                summary.repositories[repo.full_name] = _repository_error(repo, exc)
+        for repo, outcome in sync_repositories(repos, run, client=client, lease=lease):
+            if isinstance(outcome, RUN_ERRORS):
+                _fail_repository(lease, repo, str(outcome))
+                return _finish(lease, summary, SyncRun.Outcome.FAILED, str(outcome))
+            if isinstance(outcome, REPOSITORY_ERRORS):
+                logger.warning("[SYNC_TASK] run=%s repo=%s failed: %s", run.pk, repo.full_name, outcome)
+                _fail_repository(lease, repo, _repository_error(repo, outcome))
+                summary.repositories[repo.full_name] = _repository_error(repo, outcome)
             else:
                 summary.repositories[repo.full_name] = "complete"
-                summary.prs_written += result.prs_written
-                summary.reviews_written += result.reviews_written
+                summary.prs_written += outcome.prs_written
+                summary.reviews_written += outcome.reviews_written
             lease.publisher.publish(force=True)
     finally:
         summary.requests = client.request_count
