@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.requirements-installed
 
-.PHONY: run test lint install
+.PHONY: run test lint install bench
 
 run: $(STAMP)
 	$(BIN)/python manage.py demo
@@ -18,6 +18,10 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# make bench [ARGS="--quick api"]: the benchmarks of BENCHMARKS.md
+bench: $(STAMP)
+	$(BIN)/python -m bench $(ARGS)
 
 install: $(STAMP)
 

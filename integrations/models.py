@@ -271,5 +271,5 @@ class SyncRun(models.Model):
             return RunState("stalled", f"The worker stopped responding {int(silent.total_seconds())} s ago{where}.")
         if self.waiting_until and self.waiting_until > now:
             local = timezone.localtime(self.waiting_until)
-            return RunState("waiting", f"GitHub rate limit, resumes at {local:%H:%M:%S}.")
+            return RunState("waiting", f"Paused: GitHub rate limit, resumes at {local:%H:%M:%S}.")
         return RunState("running", self.heartbeat_note)

@@ -29,7 +29,12 @@ def sync_historical_data_task(run_id):
     return None if summary is None else summary.outcome
 
 
+# A worker shutting down still hands messages to its idle threads: a delay
+# lets it finish stopping before the requeued run becomes visible.
+REQUEUE_DELAY_MS = int(min(10.0, settings.SYNC_STALL_SECONDS / 2) * 1000)
+
+
 def _requeue(run_id):
     """Queue an interrupted run again, recording the new message so the status compares the right task."""
-    message = sync_historical_data_task.send(run_id)
+    message = sync_historical_data_task.send_with_options(args=(run_id,), delay=REQUEUE_DELAY_MS)
     SyncRun.objects.filter(pk=run_id).update(message_id=message.message_id)

@@ -76,6 +76,7 @@ def progress_context(snapshot, *, now, reviews=None, discrepancies=None, newer_r
         "reason": snapshot.get("reason") or "",
         "advice": STATE_ADVICE.get(state, ""),
         "note": snapshot.get("note") or "",
+        "resumed_automatically": snapshot.get("run_reason") == SyncRun.Reason.AUTOMATIC,
         "is_active": state in SyncRun.ACTIVE_STATES,
         "in_trouble": state in TROUBLE_STATES,
         "heartbeat_age": heartbeat_age,

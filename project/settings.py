@@ -197,7 +197,8 @@ else:
     DRAMATIQ_BROKER = {
         "BROKER": "dramatiq.brokers.redis.RedisBroker",
         "OPTIONS": {"url": REDIS_URL, "namespace": os.environ.get("DRAMATIQ_NAMESPACE", "dramatiq")},
-        "MIDDLEWARE": _dramatiq_middleware,
+        # WorkerPresence: each worker process announces itself, so "no worker is running" is a fact.
+        "MIDDLEWARE": [*_dramatiq_middleware, "integrations.workers.WorkerPresence"],
     }
     # Shared by every web process (the fetched repository list, between listing and starting).
     CACHES = {
@@ -210,7 +211,12 @@ else:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": os.environ.get("CHANNELS_PREFIX", "asgi")},
+            # redis-py's default 5 s read timeout equals channels-redis's 5 s
+            # blocking pop: a quiet socket would die every few seconds.
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
+                "prefix": os.environ.get("CHANNELS_PREFIX", "asgi"),
+            },
         }
     }
 DRAMATIQ_TASKS_DATABASE = "default"

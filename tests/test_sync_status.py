@@ -159,7 +159,7 @@ def test_a_run_waiting_on_a_rate_limit_says_until_when(signed_in, team):
     body = status(signed_in).json()
 
     assert body["state"] == "waiting"
-    assert body["reason"] == "GitHub rate limit, resumes at 14:05:00."
+    assert body["reason"] == "Paused: GitHub rate limit, resumes at 14:05:00."
     assert body["waiting_until"] == (NOW + timedelta(minutes=5)).isoformat()
     assert body["heartbeat_age_seconds"] == 2
 

@@ -108,9 +108,16 @@ class RunLease:
         self.update(outcome=outcome, error=error, finished_at=now, heartbeat_at=now, waiting_until=None)
 
     def interrupt(self, error):
-        """Record a graceful shutdown and release the run, so the next delivery resumes it at once."""
+        """Record a graceful shutdown and release the run, so the next delivery resumes it."""
+        # Dramatiq raises Shutdown asynchronously: it may have landed inside a
+        # query and left this thread's connection unusable. Start afresh.
+        try:
+            connection.close()
+        except Exception:
+            logger.warning("[SYNC_TASK] run %s: closing the interrupted connection failed", self.run_id, exc_info=True)
         now = timezone.now()
         self.update(
+            event_seq=F("event_seq") + 1,
             outcome=SyncRun.Outcome.INTERRUPTED,
             error=error,
             finished_at=now,
