@@ -400,18 +400,17 @@ def test_a_sync_through_the_broker_shows_enqueued_then_done_and_succeeded(client
     assert queued["task"]["status"] == "enqueued"
     assert queued["discrepancies"] == []
 
-    worker = Worker(broker, worker_threads=1, worker_timeout=50)
-    worker.start()
-    try:
-        wait_for(lambda: SyncRun.objects.get(pk=run.pk).outcome, timeout=30, message="the worker to finish the run")
-    finally:
-        worker.stop()
-
     def finished():
         body = client.get(URL).json()
         return body if body["task"]["status"] == "done" else None
 
-    body = wait_for(finished, timeout=10, message="the task record to say done")
+    worker = Worker(broker, worker_threads=1, worker_timeout=50)
+    worker.start()
+    try:
+        # The task record says done once the worker has acknowledged the message.
+        body = wait_for(finished, timeout=30, message="the task record to say done")
+    finally:
+        worker.stop()
     assert body["state"] == "succeeded", body["reason"]
     assert body["discrepancies"] == []
     assert {r["status"] for r in body["repositories"]} == {"complete"}
