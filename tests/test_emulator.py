@@ -652,7 +652,6 @@ def test_export_endpoints_match_world(server):
     assert requests.get(f"{server.url}/_emulator/export/acme/nope").status_code == 404
 
 
-@pytest.mark.skipif(not (ROOT / "project" / "settings.py").exists(), reason="Django settings not written yet")
 def test_management_command_serves(tmp_path):
     process = subprocess.Popen(
         [sys.executable, "manage.py", "github_emulator", "--port", "0", "--repos", "1", "--prs", "3..3",
