@@ -214,7 +214,9 @@ else:
             # redis-py's default 5 s read timeout equals channels-redis's 5 s
             # blocking pop: a quiet socket would die every few seconds.
             "CONFIG": {
-                "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
+                # redis-py 8's pool holds 100 connections and fails at once past
+                # them: one per open page's consumer would drop pages past 100.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 30, "max_connections": 1000}],
                 "prefix": os.environ.get("CHANNELS_PREFIX", "asgi"),
             },
         }
