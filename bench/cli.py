@@ -13,7 +13,7 @@ import time
 import traceback
 from pathlib import Path
 
-from bench import api, latency, machine, memory, recovery, throughput
+from bench import api, latency, live, machine, memory, recovery, shell, threads, throughput
 from bench.context import Context
 from bench.databases import Databases
 from bench.report import ScenarioResult, render_scenario, render_summary
@@ -24,6 +24,9 @@ SCENARIOS = {
     "throughput": throughput,
     "memory": memory,
     "recovery": recovery,
+    "threads": threads,
+    "shell": shell,
+    "live": live,
 }
 
 

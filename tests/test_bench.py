@@ -20,7 +20,7 @@ import pytest
 from bench.app import parse_summary
 
 ROOT = Path(__file__).resolve().parent.parent
-SCENARIOS = ("api", "latency", "throughput", "memory")
+SCENARIOS = ("api", "latency", "throughput", "memory", "threads", "shell", "live")
 
 
 def _bench_env():
@@ -43,7 +43,7 @@ def quick(tmp_path_factory):
         env=_bench_env(),
         capture_output=True,
         text=True,
-        timeout=170,
+        timeout=280,
     )
     assert process.returncode == 0, f"{process.stdout[-4000:]}\n{process.stderr[-4000:]}"
     return process.stdout, json.loads(out.read_text())
@@ -85,7 +85,7 @@ def _column(table, header):
     return {row[0]: row[index] for row in rows}
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(360)
 def test_quick_run_reports_every_scenario(quick):
     stdout, report = quick
     assert report["mode"] == "quick"
@@ -96,7 +96,7 @@ def test_quick_run_reports_every_scenario(quick):
     assert "## Summary" in stdout
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(360)
 def test_api_figures(quick):
     stdout, report = quick
     tables = _tables(_section(stdout, "api"))
@@ -113,7 +113,7 @@ def test_api_figures(quick):
     assert figures["ours"]["prs"] == figures["rest_crawl"]["prs"] > 0
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(360)
 def test_latency_figures(quick):
     stdout, _ = quick
     table = next(iter(_tables(_section(stdout, "latency")).values()))
@@ -125,7 +125,7 @@ def test_latency_figures(quick):
     assert _number(_column(table, "ratio")["100"]) > 0
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(360)
 def test_throughput_figures(quick):
     stdout, report = quick
     section = _section(stdout, "throughput")
@@ -140,7 +140,7 @@ def test_throughput_figures(quick):
         assert _number(prs_per_second["postgresql"]) > 0
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(360)
 def test_memory_figures(quick):
     stdout, report = quick
     tables = _tables(_section(stdout, "memory"))
@@ -151,7 +151,46 @@ def test_memory_figures(quick):
     assert isinstance(report["scenarios"]["memory"]["figures"]["growth_percent"], float)
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(360)
+def test_threads_figures(quick):
+    stdout, _ = quick
+    table = next(iter(_tables(_section(stdout, "threads")).values()))
+    per_second = [_number(row[table[0].index("PRs per s")]) for row in table[1]]
+    threads = [_number(row[table[0].index("threads")]) for row in table[1]]
+    assert 1 in threads and 4 in threads
+    assert all(value > 0 for value in per_second)
+
+
+@pytest.mark.timeout(360)
+def test_shell_figures(quick):
+    stdout, _ = quick
+    table = _tables(_section(stdout, "shell"))["Targets"]
+    measured = _column(table, "measured")
+    github = next(value for target, value in measured.items() if target.startswith("GitHub requests"))
+    assert _number(github) == 0
+    for value in measured.values():
+        _number(value)
+
+
+@pytest.mark.timeout(360)
+def test_live_figures(quick):
+    stdout, _ = quick
+    tables = _tables(_section(stdout, "live"))
+    received = _column(tables["Publish to websocket client receipt"], "received %")
+    assert received, tables
+    for mode, percent in received.items():
+        assert _number(percent) == 100, (mode, percent)
+    p99 = _column(tables["Publish to websocket client receipt"], "p99 ms")
+    assert all(_number(value) > 0 for value in p99.values())
+    real_run = tables.get("Events of a real run (rundramatiq over Redis, one client)")
+    if real_run is None:  # no Redis or no PostgreSQL on this machine: said so in the section
+        assert os.environ.get("CI") != "true", "CI=true but the live scenario measured no real run"
+        return
+    events = _column(real_run, "events received")
+    assert all(_number(value) > 0 for value in events.values())
+
+
+@pytest.mark.timeout(360)
 def test_summary_lists_every_target(quick):
     stdout, report = quick
     summary = stdout[stdout.index("## Summary") :]
