@@ -1,12 +1,13 @@
 """``/ws/sync/<run_id>/``: a sync's progress, pushed to its page as htmx fragments.
 
 On connect: the user must be signed in (else closed with 4401) and a member of
-the run's team (else 4403); the socket then joins the run's and the team's
-groups and gets a full snapshot from the database. Afterwards it forwards the
-worker's events, re-derives the run's state from the database every
-``SYNC_WATCH_SECONDS`` (a dead worker sends no event: the server, not the
-browser, notices the stall), and switches the page to a newer run of the team
-when one starts. The page sends nothing but an occasional snapshot request.
+the run's team (else 4403); the socket then joins the team's group and gets a
+full snapshot from the database. Afterwards it forwards the worker's events,
+re-derives the run's state from the database every ``SYNC_WATCH_SECONDS`` (a
+dead worker sends no event: the server, not the browser, notices the stall;
+the sockets of one process open on the same run share that read), and
+switches the page to a newer run of the team when one starts. The page sends
+nothing but an occasional snapshot request.
 """
 
 import asyncio
@@ -20,8 +21,9 @@ from django.utils import timezone
 
 from integrations.models import SyncRun
 from integrations.sync.discrepancies import find_discrepancies, task_for_run
-from integrations.sync.progress import run_group, team_group
+from integrations.sync.progress import team_group
 from onboarding import progress_view
+from onboarding.shared_reads import SharedReads
 
 logger = logging.getLogger("onboarding.consumers")
 
@@ -51,7 +53,7 @@ class SyncProgressConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_FORBIDDEN)
             return
         self.allowed = True
-        self.joined = [run_group(self.run_id), team_group(self.team_id)]
+        self.joined = [team_group(self.team_id)]
         for group in self.joined:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
@@ -102,23 +104,24 @@ class SyncProgressConsumer(AsyncWebsocketConsumer):
 
     async def forward(self, event):
         seq = event["seq"]
-        # Every event of this run arrives twice (run and team groups), and one
-        # queued before the connect snapshot is older than what the page shows.
+        # An event queued before the connect snapshot is older than what the page shows.
         if seq <= self.last_event_seq or seq < self.shown["seq"]:
             return
         self.last_event_seq = seq
-        reviews = await self.count_reviews() if event["state"] == "succeeded" else None
+        reviews = await RUN_REVIEWS.get(self.run_id) if event["state"] == "succeeded" else None
         context = progress_view.progress_context(
             event, now=timezone.now(), reviews=reviews, newer_run_id=self.newer_run_id
         )
         await self.push(context, event.get("heartbeat_at"))
 
     # -- pushing -------------------------------------------------------------
-    async def send_snapshot(self):
-        context = await self.load_context()
+    async def send_snapshot(self, *, shared=False):
+        """Push the run as the database has it; ``shared``: as read for this process's sockets moments ago."""
+        context = await (RUN_CONTEXTS.get(self.run_id) if shared else load_run_context(self.run_id))
         if context is None:  # the run was deleted
             await self.close(code=CLOSE_FORBIDDEN)
             return
+        context = dict(context)
         self.newer_run_id = context["newer_run_id"]
         await self.push(context, context.pop("heartbeat_at_iso", None))
 
@@ -148,7 +151,7 @@ class SyncProgressConsumer(AsyncWebsocketConsumer):
         while not self.switched:
             await asyncio.sleep(interval)
             try:
-                facts = await self.read_facts()
+                facts = await RUN_FACTS.get(self.run_id)
                 if facts is None:
                     await self.close(code=CLOSE_FORBIDDEN)
                     return
@@ -160,7 +163,7 @@ class SyncProgressConsumer(AsyncWebsocketConsumer):
                     or discrepancies != self.shown["discrepancies"]
                     or (heartbeat_at != self.shown["heartbeat_at"] and loop.time() - self.shown["at"] >= refresh)
                 ):
-                    await self.send_snapshot()
+                    await self.send_snapshot(shared=True)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -176,31 +179,41 @@ class SyncProgressConsumer(AsyncWebsocketConsumer):
         return team_id
 
     @database_sync_to_async
-    def load_context(self):
-        run = SyncRun.objects.filter(pk=self.run_id).first()
-        if run is None:
-            return None
-        context = progress_view.load_progress_context(run, timezone.now())
-        context["heartbeat_at_iso"] = run.heartbeat_at.isoformat() if run.heartbeat_at else None
-        return context
-
-    @database_sync_to_async
     def load_newest_context(self):
         run = SyncRun.objects.filter(team_id=self.team_id).order_by("-created_at", "-pk").first()
         return None if run is None else progress_view.load_progress_context(run, timezone.now())
 
-    @database_sync_to_async
-    def read_facts(self):
-        """(state, discrepancy codes, heartbeat ISO time, newer run id) of the run, or None if it is gone."""
-        run = SyncRun.objects.filter(pk=self.run_id).first()
-        if run is None:
-            return None
-        now = timezone.now()
-        state = run.get_state(now)
-        discrepancies = find_discrepancies(run, task_for_run(run), now) if state.is_active else []
-        heartbeat = run.heartbeat_at.isoformat() if run.heartbeat_at else None
-        return state.state, [d["code"] for d in discrepancies], heartbeat, progress_view.newer_run_id(run)
 
-    @database_sync_to_async
-    def count_reviews(self):
-        return progress_view.count_reviews(self.run_id)
+@database_sync_to_async
+def read_run_facts(run_id):
+    """(state, discrepancy codes, heartbeat ISO time, newer run id) of the run, or None if it is gone."""
+    run = SyncRun.objects.filter(pk=run_id).first()
+    if run is None:
+        return None
+    now = timezone.now()
+    state = run.get_state(now)
+    discrepancies = find_discrepancies(run, task_for_run(run), now) if state.is_active else []
+    heartbeat = run.heartbeat_at.isoformat() if run.heartbeat_at else None
+    return state.state, [d["code"] for d in discrepancies], heartbeat, progress_view.newer_run_id(run)
+
+
+@database_sync_to_async
+def load_run_context(run_id):
+    """The page's context for the run, read now, or None if the run is gone."""
+    run = SyncRun.objects.filter(pk=run_id).first()
+    if run is None:
+        return None
+    context = progress_view.load_progress_context(run, timezone.now())
+    context["heartbeat_at_iso"] = run.heartbeat_at.isoformat() if run.heartbeat_at else None
+    return context
+
+
+# Half a watch interval: each run is read at most about twice per interval per process.
+def _half_watch_interval():
+    return float(getattr(settings, "SYNC_WATCH_SECONDS", 2)) / 2
+
+
+RUN_FACTS = SharedReads(read_run_facts, max_age=_half_watch_interval)
+RUN_CONTEXTS = SharedReads(load_run_context, max_age=_half_watch_interval)
+# Every page open on a run that just succeeded shows its reviews count.
+RUN_REVIEWS = SharedReads(database_sync_to_async(progress_view.count_reviews), max_age=lambda: 5.0)

@@ -6,6 +6,7 @@ thread inside the test process. The event tests run on the in-memory layer
 and on the real Redis layer.
 """
 
+import asyncio
 import logging
 import re
 import uuid
@@ -13,6 +14,7 @@ import uuid
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.auth import AuthMiddlewareStack
+from channels.layers import get_channel_layer
 from channels.routing import URLRouter
 from channels.security.websocket import AllowedHostsOriginValidator
 from channels.testing import WebsocketCommunicator
@@ -20,7 +22,8 @@ from django.test import Client
 from django.utils import timezone
 
 from integrations.models import SyncRun, TrackedRepository
-from integrations.sync.progress import run_snapshot, send_event
+from integrations.sync.progress import run_snapshot, send_event, team_group
+from onboarding import consumers
 from onboarding.routing import websocket_urlpatterns
 from tests.onboarding_base import make_team, make_user
 
@@ -165,7 +168,7 @@ def test_events_arrive_rendered_once_each_in_order_and_older_ones_are_dropped(ac
             message = await communicator.receive_from(timeout=5)
             assert seq_of(message) == seq
             assert f"{synced} of 40" in message
-        # Each event went to the run's and the team's group: the copy is not sent twice.
+        # An event older than what the page shows is not sent.
         assert await sync_to_async(send_event)(run.pk, team.pk, stale)
         assert await communicator.receive_nothing(timeout=0.5)
         await communicator.disconnect()
@@ -298,3 +301,51 @@ def test_an_event_of_a_newer_run_takes_over_the_page(acme, layer):
         await communicator.disconnect()
 
     run_async(scenario)
+
+
+def test_each_event_reaches_the_layer_once(acme, layer):
+    _, team, run = acme
+
+    async def scenario():
+        channel_layer = get_channel_layer()
+        channel = await channel_layer.new_channel()
+        await channel_layer.group_add(team_group(team.pk), channel)
+        event = await sync_to_async(event_for)(run)
+        assert await sync_to_async(send_event)(run.pk, team.pk, event)
+        assert (await channel_layer.receive(channel))["event"]["seq"] == event["seq"]
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(channel_layer.receive(channel), timeout=0.5)
+
+    run_async(scenario)
+
+
+def test_sockets_open_on_one_run_share_its_state_reads(acme, settings, monkeypatch):
+    user, _, run = acme
+    session = session_of(user)
+    settings.SYNC_WATCH_SECONDS = 0.2
+    reads = []
+    read = consumers.RUN_FACTS._read
+
+    async def counted(run_id):
+        reads.append(run_id)
+        return await read(run_id)
+
+    monkeypatch.setattr(consumers.RUN_FACTS, "_read", counted)
+
+    async def scenario():
+        sockets = [socket(run.pk, session) for _ in range(20)]
+        for communicator in sockets:
+            await communicator.connect()
+            await communicator.receive_from(timeout=5)
+        started = asyncio.get_running_loop().time()
+        await asyncio.sleep(2)
+        elapsed = asyncio.get_running_loop().time() - started
+        for communicator in sockets:
+            await communicator.disconnect()
+        return elapsed
+
+    elapsed = async_to_sync(scenario)()
+    # Shared, a read starts at most once per 0.1 s (half the watch interval);
+    # unshared, 20 sockets each reading every 0.2 s would make about 200.
+    assert 0 < len(reads) <= (elapsed + 0.5) / 0.1 + 2, len(reads)
+    assert set(reads) == {run.pk}

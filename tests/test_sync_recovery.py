@@ -13,7 +13,7 @@ from dramatiq.middleware import Shutdown
 from integrations import embedded
 from integrations.github.client import GitHubClient
 from integrations.models import PullRequest, SyncRun
-from integrations.sync.progress import run_group
+from integrations.sync.progress import team_group
 from integrations.sync.runner import INTERRUPTED_MESSAGE, run_sync
 from integrations.sync.start import start_sync
 from integrations.sync.watcher import Watcher
@@ -83,11 +83,11 @@ def test_no_recovery_without_a_live_worker_or_when_switched_off(team, settings):
     assert dead.get_state().state == "stalled"
 
 
-def test_the_watcher_pushes_a_stall_to_the_runs_group(team):
+def test_the_watcher_pushes_a_stall_to_the_teams_group(team):
     layer = get_channel_layer()
     channel = async_to_sync(layer.new_channel)()
     run = start_sync(team, list(team.repositories.all()), reason="onboarding", enqueue=False)
-    async_to_sync(layer.group_add)(run_group(run.pk), channel)
+    async_to_sync(layer.group_add)(team_group(team.pk), channel)
     watcher = Watcher(auto_recover=False)
     watcher.check()  # running: remembered, nothing to push
     SyncRun.objects.filter(pk=run.pk).update(created_at=timezone.now() - timezone.timedelta(seconds=60))

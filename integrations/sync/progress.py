@@ -29,11 +29,8 @@ def bind_event_loop(loop):
     _server_loop = loop
 
 
-def run_group(run_id):
-    return f"sync.run.{run_id}"
-
-
 def team_group(team_id):
+    """Every event of the team's runs: a page follows its run, and switches to a newer one when it starts."""
     return f"sync.team.{team_id}"
 
 
@@ -92,7 +89,7 @@ def run_snapshot(run, now=None):
 
 
 def send_event(run_id, team_id, event):
-    """Send one event to the run's and the team's groups. Logs and returns False on failure."""
+    """Send one event to the team's group (once to each open page). Logs and returns False on failure."""
     message = {"type": "sync.progress", "event": event}
     try:
         layer = get_channel_layer()
@@ -100,11 +97,9 @@ def send_event(run_id, team_id, event):
             return False
         loop = _server_loop
         if loop is not None and loop.is_running():
-            for group in (run_group(run_id), team_group(team_id)):
-                asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop)
+            asyncio.run_coroutine_threadsafe(layer.group_send(team_group(team_id), message), loop)
         else:
-            for group in (run_group(run_id), team_group(team_id)):
-                async_to_sync(layer.group_send)(group, message)
+            async_to_sync(layer.group_send)(team_group(team_id), message)
         return True
     except Exception:
         # Progress is news, not the truth: a dead Redis must not fail the sync.
