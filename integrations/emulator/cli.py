@@ -31,7 +31,12 @@ def add_arguments(parser) -> None:
     parser.add_argument("--repos", type=int, default=12, help="repositories per org")
     parser.add_argument("--prs", type=prs_range, default=(0, 300), help="PRs per repository, MIN..MAX")
     parser.add_argument("--members", type=int, default=60, help="members per org, viewer included")
-    parser.add_argument("--latency-ms", type=int, default=0, help="added to every API request")
+    parser.add_argument(
+        "--latency-ms",
+        type=int,
+        default=0,
+        help="GitHub's time to answer: every API answer leaves this long after its request arrived",
+    )
     parser.add_argument(
         "--token", action="append", dest="tokens", default=None, help="accepted token (repeatable; default test-token)"
     )

@@ -108,12 +108,15 @@ class EmulatorApp:
                 template = "(unmatched)"
         self.stats.count_request(kind, template)
 
-        if self.latency_ms:
-            self.stopping.wait(self.latency_ms / 1000)
+        # The latency is GitHub's time to answer: the answer leaves latency_ms
+        # after the request arrived, its own computing included (or as soon as
+        # it is ready, if that takes longer). A delay fault adds to it.
+        answer_at = time.monotonic() + self.latency_ms / 1000
         token = _bearer(request.headers.get("authorization"))
         delay, fault = self.faults.match(request.method, path, token)
         if delay:
             self.stopping.wait(delay)
+            answer_at += delay
         if fault is not None:
             self.stats.count_fault()
             response = self._fault_response(fault, kind, token)
@@ -123,6 +126,9 @@ class EmulatorApp:
             response = self._api(request, kind, template, route, token)
         if isinstance(response, Response):
             self.stats.count_status(response.status)
+            wait = answer_at - time.monotonic()
+            if wait > 0:
+                self.stopping.wait(wait)
         return response
 
     def _request_id(self) -> str:
