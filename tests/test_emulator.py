@@ -578,6 +578,27 @@ def test_delay_and_latency(server, gh):
     assert time.monotonic() - started >= 0.15
 
 
+def test_latency_is_the_time_to_answer_with_the_work_inside_it(server, gh, monkeypatch):
+    """GitHub's own computing is part of its latency: a slow answer is not delayed by the latency on top."""
+    app = server.app
+    api = app._api
+
+    def slow_api(*args, **kwargs):
+        time.sleep(0.4)
+        return api(*args, **kwargs)
+
+    monkeypatch.setattr(app, "_api", slow_api)
+    requests.post(f"{server.url}/_emulator/config", json={"latency_ms": 600})
+    started = time.monotonic()
+    assert gh.get(f"{server.url}/user").status_code == 200
+    elapsed = time.monotonic() - started
+    assert 0.6 <= elapsed < 0.9, elapsed  # latency added after the work would be 1.0 s
+    requests.post(f"{server.url}/_emulator/config", json={"latency_ms": 200})
+    started = time.monotonic()
+    assert gh.get(f"{server.url}/user").status_code == 200
+    assert time.monotonic() - started >= 0.4  # work longer than the latency: answered when ready
+
+
 def test_hang_gets_no_answer_and_stop_still_returns(fresh):
     add_fault(fresh.url, kind="hang", path="/user")
     with pytest.raises(requests.exceptions.ReadTimeout):
