@@ -23,27 +23,12 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from integrations.github.errors import BadCredentials, GitHubError, RateLimited, TokenUnavailable
-from integrations.models import PullRequest, PullRequestReview, TrackedRepository
+from integrations.models import PullRequest, TrackedRepository
 from integrations.sync.prefetch import Prefetched
+from integrations.sync.store import store_page
 
 logger = logging.getLogger("integrations.sync")
 
-PR_FIELDS = [
-    "number",
-    "title",
-    "author_login",
-    "state",
-    "draft",
-    "created_at",
-    "updated_at",
-    "merged_at",
-    "closed_at",
-    "additions",
-    "deletions",
-    "changed_files",
-    "commits_count",
-]
-REVIEW_FIELDS = ["reviewer_login", "state", "submitted_at"]
 INCREMENTAL_FIRST_PAGE = 25
 # Failures that make every further request pointless: the run stops.
 RUN_ERRORS = (BadCredentials, TokenUnavailable, RateLimited)
@@ -213,7 +198,7 @@ def _store_and_checkpoint(repository, checkpoint, page, prs, result, *, client, 
         checkpoint["pass_max_updated"] = newest.isoformat()
     note = _page_note(repository.full_name, checkpoint["page"], page.total_count, client.page_size, checkpoint["pass"])
     with lease.fenced(note=note):
-        written, reviews = _store_page(repository, prs)
+        written, reviews = store_page(repository, prs)
         synced = PullRequest.objects.filter(repository=repository).count()
         TrackedRepository.objects.filter(pk=repository.pk).update(
             checkpoint=checkpoint, prs_synced=synced, prs_total=page.total_count
@@ -256,56 +241,3 @@ def _page_note(full_name, page, total, page_size, mode):
     if mode == "full" and total:
         return f"{full_name}: page {page} of {max(page, math.ceil(total / max(page_size, 1)))}"
     return f"{full_name}: page {page} (changes since the last sync)"
-
-
-def _store_page(repository, prs):
-    """Upsert a page of pull requests and their reviews on GitHub ids. Returns (prs, reviews) written."""
-    if not prs:
-        return 0, 0
-    # With update_conflicts, Django sets each object's primary key (RETURNING,
-    # on PostgreSQL and SQLite), so reviews need no second query for them.
-    stored = PullRequest.objects.bulk_create(
-        [
-            PullRequest(
-                repository=repository,
-                github_id=pr.github_id,
-                number=pr.number,
-                title=pr.title,
-                author_login=pr.author_login,
-                state=pr.state,
-                draft=pr.draft,
-                created_at=pr.created_at,
-                updated_at=pr.updated_at,
-                merged_at=pr.merged_at,
-                closed_at=pr.closed_at,
-                additions=pr.additions,
-                deletions=pr.deletions,
-                changed_files=pr.changed_files,
-                commits_count=pr.commits_count,
-            )
-            for pr in prs
-        ],
-        update_conflicts=True,
-        unique_fields=["repository", "github_id"],
-        update_fields=PR_FIELDS,
-    )
-    reviews = [
-        PullRequestReview(
-            pull_request_id=row.pk,
-            github_id=review.github_id,
-            reviewer_login=review.reviewer_login,
-            state=review.state,
-            submitted_at=review.submitted_at,
-        )
-        for pr, row in zip(prs, stored, strict=True)
-        for review in pr.reviews
-    ]
-    if reviews:
-        PullRequestReview.objects.bulk_create(
-            reviews,
-            update_conflicts=True,
-            unique_fields=["pull_request", "github_id"],
-            update_fields=REVIEW_FIELDS,
-            batch_size=1000,
-        )
-    return len(prs), len(reviews)
