@@ -51,18 +51,9 @@ from bench import servers, ws
 from bench.databases import POSTGRES
 from bench.report import ScenarioResult, Table, Target
 from bench.stats import percentile, summary
+from harness.chromium import CHROMIUM_ARGS
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 INTERVAL = 1.0  # SYNC_PROGRESS_INTERVAL_SECONDS, the product's default: the worker's throttled rate
 FULL = {
     "clients": (1, 50, 200),

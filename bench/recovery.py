@@ -6,7 +6,7 @@ on a free port, daphne, ``manage.py rundramatiq`` workers (the Procfile's
 where recovery is measured, a fresh PostgreSQL database of the harness and the
 emulator in its own process. A sync is queued with ``manage.py sync_team
 bench``; the page is a websocket client on ``/ws/sync/<run>/`` signed in as a
-member of the team (``tests/fault_rig.py``). A worker is SIGKILLed, its whole
+member of the team (``harness.progress_page``). A worker is SIGKILLed, its whole
 process tree at once, once the page shows the first page of pull requests
 stored. The settings are the defaults scaled down (stall 45 s, heartbeat 5 s,
 watch 2 s become 10 s, 1 s, 2 s).
@@ -40,8 +40,9 @@ from bench import app
 from bench.databases import POSTGRES
 from bench.emulator import ROOT
 from bench.report import ScenarioResult, Table, Target, median
-from tests.fault_rig import Browser, ProgressPage, RedisServer, StatusPoller, Watcher, Worker
-from tests.live_server import Daphne
+from harness.http_client import Browser
+from harness.processes import Background, Daphne, RedisServer
+from harness.progress_page import ProgressPage, StatusPoller
 
 SETTINGS = {
     "SYNC_STALL_SECONDS": "10",
@@ -127,14 +128,13 @@ class Rig:
         self.queues = int(self._manage("shell", "-c", QUEUES_SNIPPET).strip().splitlines()[-1])
         self.web = Daphne(env, self.workdir).start()
         self.browser = Browser(self.web.url, self.session)
-        self.processes = []
-        self._count = 0
+        self.background = Background(env, self.workdir)
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
-        self.stop_workers()
+        self.background.stop()
         self.web.stop()
         self.redis.stop()
         self.ctx.databases.drop(self.database)
@@ -146,26 +146,6 @@ class Rig:
         if done.returncode != 0:
             raise app.CommandFailed(f"manage.py {args[0]}: {done.stdout[-2000:]}\n{done.stderr[-3000:]}")
         return done.stdout
-
-    def start_worker(self):
-        self._count += 1
-        worker = Worker(f"{self._count:02d}-worker", self.env, self.workdir)
-        self.processes.append(worker)
-        return worker.start()
-
-    def start_watcher(self):
-        self._count += 1
-        watcher = Watcher(f"{self._count:02d}-watcher", self.env, self.workdir)
-        self.processes.append(watcher)
-        return watcher.start()
-
-    def stop_workers(self):
-        for process in self.processes:
-            if isinstance(process, Worker) and process.alive():
-                process.kill()
-            else:
-                process.stop()
-        self.processes.clear()
 
     def start_sync(self):
         """``sync_team bench --full``: every pull request again, so each measurement kills a long sync."""
@@ -180,21 +160,21 @@ class Rig:
 
     def death_to_stalled(self, n):
         self.ctx.log(f"recovery: death to stalled, run {n + 1} of {STALL_RUNS}")
-        worker = self.start_worker()
+        worker = self.background.start_worker()
         run = self.start_sync()
         with ProgressPage(self.web.url, self.session, run) as page:
             died, died_wall = self.kill_mid_sync(page, run, [worker])
             stalled = page.wait_for_state("stalled", run=run, timeout=STALL + 60)
             heartbeat = self.browser.status(run)["heartbeat_at"]
-        self.stop_workers()
+        self.background.stop()
         seen_wall = died_wall + (stalled.at - died)
         return {"stalled": stalled.at - died, "after_heartbeat": seen_wall - _epoch(heartbeat)}
 
     def death_to_recovered(self, n):
         self.ctx.log(f"recovery: automatic recovery, run {n + 1} of {RECOVERY_RUNS}")
-        workers = [self.start_worker(), self.start_worker()]
+        workers = [self.background.start_worker(), self.background.start_worker()]
         run = self.start_sync()  # first: it supersedes the stalled run the last measurement left
-        self.start_watcher()
+        self.background.start_watcher()
         latest = StatusPoller(self.browser, lambda: None, interval=0.2)  # the team's latest run
         with ProgressPage(self.web.url, self.session, run) as page, latest:
             died, _ = self.kill_mid_sync(page, run, workers)
@@ -205,7 +185,7 @@ class Rig:
             )
             page.wait_for(lambda s: s.state in ("succeeded", "superseded"), timeout=30)
         assert resumed[1]["run_reason"] == "automatic", resumed[1]
-        self.stop_workers()
+        self.background.stop()
         stalled = next((s for s in page.shown if s.run == run and s.state == "stalled"), None)
         return {
             "resumed": resumed[0] - died,
@@ -217,7 +197,7 @@ class Rig:
 
     def death_to_redelivered(self):
         self.ctx.log(f"recovery: Dramatiq's own redelivery, no watcher (up to {REDELIVERY_CAP_S // 60} min)")
-        workers = [self.start_worker(), self.start_worker()]
+        workers = [self.background.start_worker(), self.background.start_worker()]
         run = self.start_sync()
         client = redis.Redis.from_url(self.redis.url)
         status = StatusPoller(self.browser, lambda: run, interval=0.5)
@@ -237,7 +217,7 @@ class Rig:
             waited = time.monotonic() - died
             rate = (_dispatches(client) - calls_before) / waited
         client.close()
-        self.stop_workers()
+        self.background.stop()
         sync_rate = rate / self.queues
         return {
             "redelivered": None if back is None else back[0] - died,

@@ -1,5 +1,7 @@
 """The app as it runs for users: daphne and ``rundramatiq`` subprocesses, Redis keys, signing in.
 
+The processes are ``harness.processes``'s, given the harness's timeouts here.
+
 Production mode: ``REDIS_URL`` (a Redis database of the harness, with its
 own ``CHANNELS_PREFIX`` and ``DRAMATIQ_NAMESPACE``; only those keys are ever
 deleted), ``DATABASE_URL`` (a fresh PostgreSQL database of the harness),
@@ -14,11 +16,8 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -26,12 +25,11 @@ import requests
 
 from bench import app
 from bench.emulator import ROOT
+from harness import environment, processes, redis_keys
+from harness.proc import tree_cpu_seconds  # noqa: F401  (bench.live measures the browser with it)
+from harness.processes import ServerError
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/13"
-
-
-class ServerError(RuntimeError):
-    pass
 
 
 def redis_url() -> str:
@@ -50,194 +48,35 @@ def redis_status(url: str | None = None) -> tuple[bool, str]:
         return False, f"{type(exc).__name__}: {exc}"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class RedisKeys:
+class RedisKeys(redis_keys.RedisKeys):
     """A prefix of our own on the harness's Redis database; ``cleanup`` deletes exactly its keys."""
 
     def __init__(self, url: str | None = None):
-        self.url = url or redis_url()
-        self.prefix = f"bench-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-
-    def env(self) -> dict:
-        return {
-            "REDIS_URL": self.url,
-            "CHANNELS_PREFIX": f"{self.prefix}-asgi",
-            "DRAMATIQ_NAMESPACE": f"{self.prefix}-dramatiq",
-        }
-
-    def cleanup(self) -> int:
-        import redis
-
-        client = redis.Redis.from_url(self.url, socket_connect_timeout=2, socket_timeout=10)
-        try:
-            keys = list(client.scan_iter(f"{self.prefix}*", count=1000))
-            for start in range(0, len(keys), 500):
-                client.delete(*keys[start : start + 500])
-            return len(keys)
-        finally:
-            client.close()
+        super().__init__(url or redis_url(), f"bench-{os.getpid()}-{uuid.uuid4().hex[:8]}")
 
 
 def server_env(database_url: str, emulator_url: str | None, workdir: Path, redis: RedisKeys | None = None, **extra):
     """The environment of an app process; production mode when ``redis`` is given."""
-    env = app.environment(database_url, emulator_url, workdir)
-    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    env.update(ALLOWED_HOSTS="127.0.0.1,localhost", SERVE_STATIC="1")
-    if emulator_url:
-        env["GITHUB_WEB_URL"] = emulator_url
-    if redis is not None:
-        env.update(redis.env())
-    env.update({k: str(v) for k, v in extra.items()})
-    return env
+    base = app.environment(database_url, emulator_url, workdir)
+    return environment.server_env(base, emulator_url=emulator_url, redis=redis, **{"SERVE_STATIC": "1", **extra})
 
 
-class Process:
-    """A subprocess logging to a file; ``stop()`` ends it by its pid only."""
+class _Timings:
+    """The harness's patience: longer to stop than the tests', its logs quoted by their end."""
 
-    def __init__(self, name: str, args: list[str], env: dict, log_dir: Path):
-        self.name, self.args, self.env = name, args, env
-        self.log_path = Path(log_dir) / f"{name}-{os.getpid()}-{uuid.uuid4().hex[:6]}.log"
-        self.popen: subprocess.Popen | None = None
-
-    def start(self):
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("a") as log:
-            self.popen = subprocess.Popen(
-                self.args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-            )
-        return self
-
-    def alive(self) -> bool:
-        return self.popen is not None and self.popen.poll() is None
-
-    def stop(self, timeout: float = 20) -> None:
-        if not self.alive():
-            return
-        self.popen.send_signal(signal.SIGTERM)
-        try:
-            self.popen.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.popen.kill()
-            self.popen.wait(10)
-
-    def log(self, chars: int = 3000) -> str:
-        try:
-            return self.log_path.read_text()[-chars:]
-        except OSError:
-            return ""
-
-    def cpu_seconds(self) -> float | None:
-        """User + system CPU of the process so far (its children not included)."""
-        if not self.alive():
-            return None
-        try:
-            with open(f"/proc/{self.popen.pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            return None
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def tree_cpu_seconds(self) -> float | None:
-        """User + system CPU of the process and every live descendant (``rundramatiq``'s worker processes)."""
-        return tree_cpu_seconds(self.popen.pid) if self.alive() else None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc_info):
-        self.stop()
+    STOP_TIMEOUT = 20
+    KILL_TIMEOUT = 10
+    LOG_CHARS = 3000
 
 
-class Daphne(Process):
-    """``daphne -b 127.0.0.1 -p PORT MODULE:application``, started once ``/accounts/login/`` answers."""
+class Daphne(_Timings, processes.Daphne):
+    """``daphne`` serving ``project.asgi`` (or ``application=``), given a minute to answer."""
 
-    def __init__(self, env: dict, log_dir: Path, application: str = "project.asgi:application"):
-        self.port = free_port()
-        self.host = "127.0.0.1"
-        self.url = f"http://{self.host}:{self.port}"
-        args = [sys.executable, "-m", "daphne", "-b", self.host, "-p", str(self.port), application]
-        super().__init__("daphne", args, env, log_dir)
-
-    def start(self, timeout: float = 60):
-        super().start()
-        deadline = time.monotonic() + timeout
-        while True:
-            if not self.alive():
-                raise ServerError(f"daphne exited with {self.popen.returncode}:\n{self.log()}")
-            try:
-                if requests.get(f"{self.url}/accounts/login/", timeout=2).status_code == 200:
-                    return self
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                self.stop()
-                raise ServerError(f"daphne did not answer on {self.url} in {timeout:.0f} s:\n{self.log()}")
-            time.sleep(0.1)
+    START_TIMEOUT = 60
 
 
-class Worker(Process):
-    """``manage.py rundramatiq --processes P --threads T`` (production mode)."""
-
-    def __init__(self, env: dict, log_dir: Path, *, processes: int = 1, threads: int = 2):
-        self.threads = threads
-        args = [
-            sys.executable,
-            "manage.py",
-            "rundramatiq",
-            "--processes",
-            str(processes),
-            "--threads",
-            str(threads),
-        ]
-        super().__init__(f"rundramatiq-t{threads}", args, env, log_dir)
-
-    def wait_ready(self, redis: RedisKeys, timeout: float = 60) -> float:
-        """Wait until a worker process beats in the broker's heartbeats; returns the seconds waited."""
-        import redis as redis_lib
-
-        client = redis_lib.Redis.from_url(redis.url, socket_connect_timeout=2, socket_timeout=5)
-        started = time.monotonic()
-        key = f"{redis.prefix}-dramatiq:__heartbeats__"
-        try:
-            while client.zcard(key) == 0:
-                if not self.alive():
-                    raise ServerError(f"rundramatiq exited with {self.popen.returncode}:\n{self.log()}")
-                if time.monotonic() - started > timeout:
-                    raise ServerError(f"rundramatiq did not beat in {timeout:.0f} s:\n{self.log()}")
-                time.sleep(0.1)
-        finally:
-            client.close()
-        return time.monotonic() - started
-
-
-def tree_cpu_seconds(root: int, name: str = "") -> float:
-    """User + system CPU seconds of ``root`` and its live descendants (only those whose command name
-    contains ``name``, when given; ``root`` itself is then left out unless it matches)."""
-    parents, cpu, names = {}, {}, {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                head, rest = f.read().rsplit(")", 1)
-        except OSError:
-            continue
-        fields = rest.split()
-        pid = int(entry)
-        parents[pid], cpu[pid], names[pid] = int(fields[1]), int(fields[11]) + int(fields[12]), head.split("(", 1)[1]
-    tree, frontier = {root}, [root]
-    while frontier:
-        parent = frontier.pop()
-        children = [pid for pid, ppid in parents.items() if ppid == parent and pid not in tree]
-        tree.update(children)
-        frontier += children
-    chosen = [pid for pid in tree if not name or name in names.get(pid, "")]
-    return sum(cpu.get(pid, 0) for pid in chosen) / os.sysconf("SC_CLK_TCK")
+class Worker(_Timings, processes.Worker):
+    """``manage.py rundramatiq --processes P --threads T`` (production mode; ``wait_ready(keys)``)."""
 
 
 def djtask(env: dict, *args, timeout: float = 600):

@@ -1,22 +1,27 @@
-"""Shared fixtures: a real local GitHub (the emulator) over HTTP."""
+"""Shared fixtures: a real local GitHub (the emulator) over HTTP, and a real browser."""
 
 import pytest
 import requests
 
+from tests.browser import browser  # noqa: F401  (fixture)
 from tests.services import chromium, redis_url  # noqa: F401  (fixtures)
 
 TEST_TOKEN = "test-token"
 
 
-@pytest.fixture(scope="session")
-def shared_emulator():
-    """One emulator for the whole session; tests must not change its data (use make_emulator)."""
+def start_emulator(*, seed=11, orgs=("acme",), repos=2, prs=(20, 60), members=6, tokens=(TEST_TOKEN,), **options):
+    """An emulator in this process with a world built from ``seed``; ``options`` go to ``EmulatorServer``."""
     from integrations.emulator.data import build_world
     from integrations.emulator.server import EmulatorServer
 
-    server = EmulatorServer(
-        build_world(seed=7, orgs=("acme",), repos=4, prs=(0, 120), members=12), tokens=(TEST_TOKEN,)
-    ).start()
+    world = build_world(seed=seed, orgs=orgs, repos=repos, prs=prs, members=members)
+    return EmulatorServer(world, tokens=tokens, **options).start()
+
+
+@pytest.fixture(scope="session")
+def shared_emulator():
+    """One emulator for the whole session; tests must not change its data (use make_emulator)."""
+    server = start_emulator(seed=7, repos=4, prs=(0, 120), members=12)
     yield server
     server.stop()
 
@@ -38,16 +43,11 @@ def _reset(server):
 @pytest.fixture
 def make_emulator():
     """Start a private emulator (its data may be changed by the test); stopped after the test."""
-    from integrations.emulator.data import build_world
-    from integrations.emulator.server import EmulatorServer
-
     started = []
 
-    def make(*, seed=11, orgs=("acme",), repos=2, prs=(20, 60), members=6, tokens=(TEST_TOKEN,), latency_ms=0):
-        world = build_world(seed=seed, orgs=orgs, repos=repos, prs=prs, members=members)
-        server = EmulatorServer(world, tokens=tokens, latency_ms=latency_ms).start()
-        started.append(server)
-        return server
+    def make(**options):
+        started.append(start_emulator(**options))
+        return started[-1]
 
     yield make
     for server in started:

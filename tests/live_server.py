@@ -1,4 +1,4 @@
-"""Serving the app for a real browser: daphne (and a rundramatiq worker) as subprocesses of the test.
+"""The app served by its own processes (``harness.processes``) on the test database.
 
 The subprocesses use the test's own database (it must be PostgreSQL: the
 test process and the servers write to it at the same time) and the test's
@@ -6,35 +6,23 @@ secrets, so a team built in the test is one the server can decrypt.
 """
 
 import os
-import signal
-import socket
-import subprocess
-import sys
 import time
+import uuid
 from pathlib import Path
 
-import requests
+import redis
 from django.db import connection
 
-from tests.services import wait_for
+from harness.environment import server_env as app_server_env
+from harness.processes import Background, Daphne
+from harness.redis_keys import RedisKeys
 
-ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+# Test-sized timings of every test's processes (defaults: backoff 1 s up to 30 s, heartbeat 5 s).
+TIMINGS = {
+    "GITHUB_BACKOFF_SECONDS": "0.05",
+    "GITHUB_BACKOFF_MAX_SECONDS": "0.2",
+    "SYNC_HEARTBEAT_SECONDS": "0.5",
+}
 
 
 def database_url():
@@ -44,99 +32,21 @@ def database_url():
     return f"postgres://{db['USER']}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-def server_env(settings, emulator, tmp_path, **extra):
-    """The environment of an app process: embedded mode unless ``extra`` sets REDIS_URL."""
-    env = {
+def server_env(settings, emulator_url, log_dir, redis=None, **extra):
+    """The environment of an app process: embedded mode unless ``redis`` (``RedisKeys``) is given."""
+    base = {
         name: value
         for name, value in os.environ.items()
         if name not in ("REDIS_URL", "DJANGO_SETTINGS_MODULE", "DJANGO_ALLOW_ASYNC_UNSAFE")
     }
-    env.update(
+    base.update(
         DATABASE_URL=database_url(),
         SECRET_KEY=settings.SECRET_KEY,
         FERNET_KEYS=",".join(settings.FERNET_KEYS),
-        ALLOWED_HOSTS="127.0.0.1,localhost",
-        VAR_DIR=str(tmp_path / "var"),
-        GITHUB_API_URL=emulator.url,
-        GITHUB_GRAPHQL_URL=f"{emulator.url}/graphql",
-        GITHUB_WEB_URL=emulator.url,
-        GITHUB_BACKOFF_SECONDS="0.05",
-        GITHUB_BACKOFF_MAX_SECONDS="0.2",
-        SYNC_HEARTBEAT_SECONDS="0.5",
+        VAR_DIR=str(Path(log_dir) / "var"),
         LOG_LEVEL="INFO",
     )
-    env.update({name: str(value) for name, value in extra.items()})
-    return env
-
-
-class Process:
-    """A subprocess logging to a file; ``stop()`` ends it by its pid only."""
-
-    def __init__(self, name, args, env, log_dir):
-        self.name = name
-        self.args = args
-        self.env = env
-        self.log_path = Path(log_dir) / f"{name}.log"
-        self.popen = None
-
-    def start(self):
-        with self.log_path.open("a") as log:
-            self.popen = subprocess.Popen(self.args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        return self
-
-    def alive(self):
-        return self.popen is not None and self.popen.poll() is None
-
-    def stop(self, sig=signal.SIGTERM, timeout=15):
-        if not self.alive():
-            return
-        self.popen.send_signal(sig)
-        try:
-            self.popen.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.popen.kill()
-            self.popen.wait(5)
-
-    def log(self):
-        return self.log_path.read_text() if self.log_path.exists() else ""
-
-
-class Daphne(Process):
-    """``daphne -b 127.0.0.1 -p <port> project.asgi:application``, started once it answers HTTP."""
-
-    def __init__(self, env, log_dir, port=None):
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        args = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "project.asgi:application"]
-        super().__init__(f"daphne-{self.port}", args, env, log_dir)
-
-    def start(self, timeout=30):
-        super().start()
-
-        def answers():
-            if not self.alive():
-                raise AssertionError(f"daphne exited with {self.popen.returncode}:\n{self.log()[-3000:]}")
-            try:
-                return requests.get(f"{self.url}/accounts/login/", timeout=2).status_code == 200
-            except requests.ConnectionError:
-                return False
-
-        wait_for(answers, timeout=timeout, interval=0.1, message=f"daphne to answer on {self.url}")
-        return self
-
-
-def rundramatiq(env, log_dir):
-    args = [sys.executable, "manage.py", "rundramatiq", "--processes", "1", "--threads", "2"]
-    return Process("rundramatiq", args, env, log_dir).start()
-
-
-def sign_in(page, base_url, username, password):
-    """Log in through the login form; the browser then lands wherever the app sends it."""
-    page.goto(f"{base_url}/accounts/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", password)
-    with page.expect_navigation():
-        page.click("button[type=submit]")
+    return app_server_env(base, emulator_url=emulator_url, redis=redis, **{**TIMINGS, **extra})
 
 
 def wait_until_servers_disconnect(timeout=10.0):
@@ -155,3 +65,57 @@ def wait_until_servers_disconnect(timeout=10.0):
                 return True
             time.sleep(0.1)
     return False
+
+
+class LiveApp:
+    """daphne, workers and watchers on the test database; production mode when given ``redis_url``.
+
+    In production mode the processes' Redis keys are under a prefix of their own (``keys``).
+    ``stop()``, or the end of a ``with`` block, ends every process (the workers killed: see
+    ``Background``), waits for their database sessions to end and deletes their Redis keys.
+    """
+
+    def __init__(self, settings, emulator_url, log_dir, redis_url=None, *, prefix="test", **extra):
+        self.log_dir = Path(log_dir)
+        self.keys = RedisKeys(redis_url, f"{prefix}-{uuid.uuid4().hex[:12]}") if redis_url else None
+        self.env = server_env(settings, emulator_url, log_dir, self.keys, **extra)
+        self.background = Background(self.env, self.log_dir)
+        self.webs = []
+
+    @property
+    def web(self):
+        """The daphne started last."""
+        return self.webs[-1] if self.webs else None
+
+    def start_web(self, port=None):
+        """A daphne, on ``port`` or a free one, once it answers."""
+        self.webs.append(Daphne(self.env, self.log_dir, port=port))
+        return self.webs[-1].start()
+
+    def start_worker(self, name="worker", wait=True, **options):
+        """A new worker process; ``wait=False`` returns before it is ready (``wait_ready()``)."""
+        return self.background.start_worker(name, wait, **options)
+
+    def start_watcher(self, *extra):
+        return self.background.start_watcher(*extra)
+
+    def stop_workers(self):
+        """Kill the workers and stop the watchers (daphne stays): a test leaves nothing running."""
+        self.background.stop()
+
+    def stop(self):
+        self.stop_workers()
+        for web in reversed(self.webs):
+            web.stop()
+        wait_until_servers_disconnect()
+        if self.keys is not None:
+            try:
+                self.keys.cleanup()
+            except redis.RedisError:
+                pass  # a private Redis already stopped
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.stop()

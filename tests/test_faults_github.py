@@ -14,14 +14,13 @@ from contextlib import contextmanager
 
 import pytest
 
+from harness.http_client import Browser
+from harness.progress_page import ProgressPage, StatusPoller
 from integrations.models import PullRequest, SyncRun, TrackedRepository
 from tests.base import connected_team
-from tests.conftest import add_fault, emulator_stats
+from tests.conftest import add_fault, emulator_stats, start_emulator
 from tests.fault_rig import (
-    Browser,
-    ProgressPage,
     Stack,
-    StatusPoller,
     assert_members_equal,
     assert_repository_equal,
     assert_subset_of_github,
@@ -29,7 +28,6 @@ from tests.fault_rig import (
     emulator_control,
     reset_emulator,
     session_key,
-    start_emulator,
     wait_mid_sync,
 )
 from tests.services import require_postgres, wait_for

@@ -10,18 +10,17 @@ import shutil
 
 import pytest
 
+from harness.http_client import Browser
+from harness.processes import RedisServer
+from harness.progress_page import ProgressPage, StatusPoller
 from integrations.models import PullRequest, SyncRun
 from tests.base import connected_team
+from tests.conftest import start_emulator
 from tests.fault_rig import (
-    Browser,
-    ProgressPage,
-    RedisServer,
     Stack,
-    StatusPoller,
     assert_team_equal,
     reset_emulator,
     session_key,
-    start_emulator,
     wait_mid_sync,
 )
 from tests.services import require_postgres, wait_for

@@ -7,18 +7,17 @@ at the same time, one daphne; each user's page is read from its websocket.
 
 import pytest
 
+from harness.http_client import Browser
+from harness.progress_page import ProgressPage, StatusPoller
+from harness.websocket import WebSocket
 from integrations.models import PullRequest, SyncRun, TrackedRepository
 from tests.base import connected_team
+from tests.conftest import start_emulator
 from tests.fault_rig import (
-    Browser,
-    ProgressPage,
     Stack,
-    StatusPoller,
-    WebSocket,
     assert_team_equal,
     reset_emulator,
     session_key,
-    start_emulator,
 )
 from tests.services import require_postgres, wait_for
 

@@ -13,20 +13,18 @@ import time
 
 import pytest
 
+from harness.http_client import Browser
+from harness.progress_page import ProgressPage, StatusPoller
 from integrations.models import PullRequest, SyncRun
 from integrations.sync.runner import run_sync
 from integrations.sync.start import start_sync
 from tests.base import connected_team, point_settings_at
-from tests.conftest import emulator_stats
+from tests.conftest import emulator_stats, start_emulator
 from tests.fault_rig import (
-    Browser,
-    ProgressPage,
     Stack,
-    StatusPoller,
     assert_team_equal,
     reset_emulator,
     session_key,
-    start_emulator,
     wait_mid_sync,
 )
 from tests.services import require_postgres, wait_for

@@ -18,29 +18,16 @@ mid-sync: into ``SYNC_PROGRESS_SCREENSHOT`` when set
 (``SYNC_PROGRESS_SCREENSHOT=docs/sync-progress.png``), else into tmp.
 """
 
-import os
 import re
-import uuid
-from pathlib import Path
 
 import pytest
-import redis
 from django.contrib.auth import get_user_model
-from django.db import connection
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
-from integrations.emulator.data import build_world
-from integrations.emulator.server import EmulatorServer
 from integrations.models import GitHubIntegration, PullRequest, SyncRun, Team, TrackedRepository
-from tests.live_server import (
-    CHROMIUM_ARGS,
-    Daphne,
-    rundramatiq,
-    server_env,
-    sign_in,
-    wait_until_servers_disconnect,
-)
-from tests.services import require_postgres
+from tests.browser import STATE, screenshot_path, sign_in
+from tests.conftest import start_emulator
+from tests.live_server import LiveApp
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser, pytest.mark.postgres]
 
@@ -49,23 +36,18 @@ CLIENT_SECRET = "onboarding-browser-secret"
 USERNAME = "newcomer"
 PASSWORD = "first-day-at-work"
 TEAM_NAME = "Platform Team"
-STATE = "#sync-state[data-state='{}']"
 VIEWPORT = {"width": 1200, "height": 800}
 
 
 @pytest.fixture
-def github(monkeypatch):
+def github():
     """An emulator with one organisation that knows this app's OAuth client, answering after 300 ms.
 
     No token is valid up front: the only one the app gets is the one the OAuth flow issues.
     """
-    require_postgres()
-    # Playwright's sync API keeps an event loop in this thread; the ORM calls
-    # here are plain blocking ones, made between browser steps.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    world = build_world(seed=23, orgs=("acme",), repos=4, prs=(90, 130), members=7)
-    server = EmulatorServer(world, tokens=(), latency_ms=300, oauth_clients={CLIENT_ID: CLIENT_SECRET})
-    server.start()
+    server = start_emulator(
+        seed=23, repos=4, prs=(90, 130), members=7, tokens=(), latency_ms=300, oauth_clients={CLIENT_ID: CLIENT_SECRET}
+    )
     try:
         yield server
     finally:
@@ -75,28 +57,13 @@ def github(monkeypatch):
 @pytest.fixture
 def new_user(github):
     """A user with a password and no team, as a sign-up leaves one."""
-    user = get_user_model().objects.create_user(USERNAME, password=PASSWORD)
-    # Once Playwright's sync API runs, Django's (context-local) connection
-    # lookup finds another connection than before it: each is closed
-    # explicitly, or one stays open and blocks the test database's teardown.
-    connection.close()
-    return user
+    return get_user_model().objects.create_user(USERNAME, password=PASSWORD)
 
 
-@pytest.fixture
-def browser(chromium):
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-def app_env(settings, server, tmp_path, **extra):
-    return server_env(
-        settings, server, tmp_path, GITHUB_CLIENT_ID=CLIENT_ID, GITHUB_CLIENT_SECRET=CLIENT_SECRET, **extra
-    )
+def live_app(settings, github, tmp_path, redis_url=None, **extra):
+    """The app's processes, with this app's OAuth client."""
+    oauth = {"GITHUB_CLIENT_ID": CLIENT_ID, "GITHUB_CLIENT_SECRET": CLIENT_SECRET}
+    return LiveApp(settings, github.url, tmp_path, redis_url, **oauth, **extra)
 
 
 def path_is(page, path):
@@ -225,30 +192,12 @@ def assert_synced(github, chosen):
     assert run.members_synced == len(github.world.members("acme"))
 
 
-def screenshot_path(tmp_path):
-    """``SYNC_PROGRESS_SCREENSHOT`` if set (the README's image, docs/sync-progress.png), else tmp."""
-    path = Path(os.environ.get("SYNC_PROGRESS_SCREENSHOT") or tmp_path / "sync-progress.png")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 def test_production_mode_a_new_user_onboards_and_watches_the_sync_live(
     github, new_user, browser, settings, tmp_path, redis_url
 ):
-    prefix = f"test-onboarding-{uuid.uuid4().hex[:12]}"
-    env = app_env(
-        settings,
-        github,
-        tmp_path,
-        REDIS_URL=redis_url,
-        DRAMATIQ_NAMESPACE=f"{prefix}-dramatiq",
-        CHANNELS_PREFIX=f"{prefix}-asgi",
-        SERVE_STATIC="1",
-    )
-    worker = daphne = None
-    try:
-        worker = rundramatiq(env, tmp_path)
-        daphne = Daphne(env, tmp_path).start()
+    with live_app(settings, github, tmp_path, redis_url, SERVE_STATIC="1") as app:
+        worker = app.start_worker(wait=False)
+        daphne = app.start_web()
         page = browser.new_page(viewport=VIEWPORT)
         shot = screenshot_path(tmp_path)
         chosen = onboard(page, daphne, github, screenshot=shot)
@@ -257,29 +206,13 @@ def test_production_mode_a_new_user_onboards_and_watches_the_sync_live(
         assert_synced(github, chosen)
         assert worker.alive(), worker.log()[-3000:]
         assert "[SYNC_TASK]" in worker.log()  # the sync ran in the worker, not in daphne
-    finally:
-        for process in (daphne, worker):
-            if process is not None:
-                process.stop()
-        wait_until_servers_disconnect()
-        connection.close()  # the one opened while Playwright ran (see new_user)
-        client = redis.Redis.from_url(redis_url)
-        for key in client.scan_iter(f"{prefix}*"):
-            client.delete(key)
-        client.close()
 
 
 def test_embedded_mode_a_new_user_onboards_and_watches_the_sync_live(github, new_user, browser, settings, tmp_path):
-    daphne = None
-    try:
-        daphne = Daphne(app_env(settings, github, tmp_path), tmp_path).start()
+    with live_app(settings, github, tmp_path) as app:
+        daphne = app.start_web()
         page = browser.new_page(viewport=VIEWPORT)
         chosen = onboard(page, daphne, github)
         page.close()
         assert_synced(github, chosen)
         assert "[SYNC_TASK]" in daphne.log()  # the sync ran in daphne's own worker thread
-    finally:
-        if daphne is not None:
-            daphne.stop()
-        wait_until_servers_disconnect()
-        connection.close()  # the one opened while Playwright ran (see new_user)

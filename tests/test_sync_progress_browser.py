@@ -6,40 +6,22 @@ enough for a sync to last a few seconds. The sync is started the way a user
 does it: Retry on a failed run.
 """
 
-import os
 import signal
-import uuid
-from pathlib import Path
 
 import pytest
-import redis
-from django.db import connection
-from playwright.sync_api import sync_playwright
 
 from integrations.models import SyncRun
 from tests.base import connected_team
-from tests.live_server import (
-    CHROMIUM_ARGS,
-    Daphne,
-    rundramatiq,
-    server_env,
-    sign_in,
-    wait_until_servers_disconnect,
-)
-from tests.services import require_postgres, wait_for
+from tests.browser import STATE, screenshot_path, sign_in
+from tests.live_server import LiveApp
+from tests.services import wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser, pytest.mark.postgres]
 
-STATE = "#sync-state[data-state='{}']"
-
 
 @pytest.fixture
-def failed_sync(make_emulator, monkeypatch):
+def failed_sync(make_emulator):
     """(emulator, team, user) with a failed first sync of every repository; the user's password is "pw"."""
-    require_postgres()
-    # Playwright's sync API keeps an event loop in this thread; the ORM calls
-    # here are plain blocking ones, made between browser steps.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     server = make_emulator(seed=31, repos=2, prs=(150, 220), members=5, latency_ms=450)
     team = connected_team(server)
     team.repositories.update(sync_status="failed", last_error="GitHub was unavailable.")
@@ -47,22 +29,7 @@ def failed_sync(make_emulator, monkeypatch):
         team=team, reason="onboarding", outcome="failed", error="2 of 2 failed. GitHub was unavailable."
     )
     run.repositories.set(team.repositories.all())
-    user = team.members.get()
-    # Once Playwright's sync API runs, Django's (context-local) connection
-    # lookup finds another connection than before it: each is closed
-    # explicitly, or one stays open and blocks the test database's teardown.
-    connection.close()
-    return server, team, user
-
-
-@pytest.fixture
-def browser(chromium):
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    return server, team, team.members.get()
 
 
 def retry_from_the_page(page, daphne, user):
@@ -106,9 +73,8 @@ def message_is_dropped(page, run_id, seq):
 
 def test_embedded_mode_the_page_follows_a_sync_live_with_no_http_request(failed_sync, browser, settings, tmp_path):
     server, team, user = failed_sync
-    daphne = Daphne(server_env(settings, server, tmp_path), tmp_path)
-    try:
-        daphne.start()
+    with LiveApp(settings, server.url, tmp_path) as app:
+        daphne = app.start_web()
         page = browser.new_page()
         retry, made = retry_from_the_page(page, daphne, user)
         wait_for_progress(page)
@@ -129,31 +95,15 @@ def test_embedded_mode_the_page_follows_a_sync_live_with_no_http_request(failed_
         assert made == []
         retry.refresh_from_db()
         assert retry.get_state().state == "succeeded"
-    finally:
-        daphne.stop()
-        wait_until_servers_disconnect()
-        connection.close()  # the one opened while Playwright ran (see failed_sync)
 
 
 def test_production_mode_the_page_survives_a_daphne_restart_mid_sync(
     failed_sync, browser, settings, tmp_path, redis_url
 ):
     server, _, user = failed_sync
-    prefix = f"test-browser-{uuid.uuid4().hex[:12]}"
-    env = server_env(
-        settings,
-        server,
-        tmp_path,
-        REDIS_URL=redis_url,
-        DRAMATIQ_NAMESPACE=f"{prefix}-dramatiq",
-        CHANNELS_PREFIX=f"{prefix}-asgi",
-        SERVE_STATIC="1",
-    )
-    worker = rundramatiq(env, tmp_path)
-    daphne = Daphne(env, tmp_path)
-    restarted = None
-    try:
-        daphne.start()
+    with LiveApp(settings, server.url, tmp_path, redis_url, SERVE_STATIC="1") as app:
+        app.start_worker(wait=False)
+        daphne = app.start_web()
         page = browser.new_page()
         retry, made = retry_from_the_page(page, daphne, user)
         wait_for_progress(page)
@@ -169,7 +119,7 @@ def test_production_mode_the_page_survives_a_daphne_restart_mid_sync(
             return retry.outcome
 
         assert wait_for(finished, timeout=40, message="the worker to finish the sync") == "succeeded"
-        restarted = Daphne(env, tmp_path, port=daphne.port).start()
+        app.start_web(port=daphne.port)
 
         # htmx's websocket extension reconnects by itself; the snapshot on connect tells the truth.
         page.wait_for_selector(STATE.format("succeeded"), timeout=20_000)
@@ -177,20 +127,3 @@ def test_production_mode_the_page_survives_a_daphne_restart_mid_sync(
         assert page.inner_text("#sync-connection") == ""
         assert page.evaluate("window.samePage") is True
         assert made == []
-    finally:
-        for process in (restarted, daphne, worker):
-            if process is not None:
-                process.stop()
-        wait_until_servers_disconnect()
-        connection.close()  # the one opened while Playwright ran (see failed_sync)
-        client = redis.Redis.from_url(redis_url)
-        for key in client.scan_iter(f"{prefix}*"):
-            client.delete(key)
-        client.close()
-
-
-def screenshot_path(tmp_path):
-    """Where the mid-sync screenshot goes: ``SYNC_PROGRESS_SCREENSHOT`` if set (the README's image), else tmp."""
-    path = Path(os.environ.get("SYNC_PROGRESS_SCREENSHOT") or tmp_path / "sync-progress.png")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path
