@@ -1,8 +1,9 @@
 """``/ws/sync/<run_id>/``: a sync's progress, pushed to its page as htmx fragments.
 
 On connect: the user must be signed in (else closed with 4401) and a member of
-the run's team (else 4403); the socket then joins the team's group and gets a
-full snapshot from the database. Afterwards it forwards the worker's events,
+the run's team (else 4403); the socket then subscribes to the team's events
+(``fanout``: one group membership per team and process, however many pages
+are open) and gets a full snapshot from the database. Afterwards it forwards the worker's events,
 re-derives the run's state from the database every ``SYNC_WATCH_SECONDS`` (a
 dead worker sends no event: the server, not the browser, notices the stall;
 the sockets of one process open on the same run share that read), and
@@ -21,8 +22,8 @@ from django.utils import timezone
 
 from integrations.models import SyncRun
 from integrations.sync.discrepancies import find_discrepancies, task_for_run
-from integrations.sync.progress import team_group
 from onboarding import progress_view
+from onboarding.fanout import FANOUT
 from onboarding.shared_reads import SharedReads
 
 logger = logging.getLogger("onboarding.consumers")
@@ -35,6 +36,7 @@ class SyncProgressConsumer(AsyncWebsocketConsumer):
     run_id = None
     team_id = None
     watcher = None
+    early = None
     # Set once the access check passed: a socket being closed with 4401/4403
     # may still deliver a frame, which must not earn it a snapshot.
     allowed = False
@@ -53,25 +55,29 @@ class SyncProgressConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_FORBIDDEN)
             return
         self.allowed = True
-        self.joined = [team_group(self.team_id)]
-        for group in self.joined:
-            await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
         # What the page shows; events older than it are dropped.
         self.shown = {"seq": -1, "state": None, "heartbeat_at": None, "discrepancies": None, "at": 0.0}
         self.last_event_seq = -1
         self.switched = False
         self.newer_run_id = self.newer_known = None
+        # Events arriving before the snapshot is sent wait for it (older ones are then dropped).
+        self.early = []
+        self.subscribed = True
+        await FANOUT.join(self.team_id, self)
         await self.send_snapshot()
         # A newer run that already exists is offered as a link; one started from now on is followed.
         self.newer_known = self.newer_run_id
+        early, self.early = self.early, None
+        for message in early:
+            await self.sync_progress(message)
         self.watcher = asyncio.create_task(self.watch())
 
     async def disconnect(self, code):
         if self.watcher is not None:
             self.watcher.cancel()
-        for group in getattr(self, "joined", ()):
-            await self.channel_layer.group_discard(group, self.channel_name)
+        if getattr(self, "subscribed", False):
+            await FANOUT.leave(self.team_id, self)
 
     async def receive(self, text_data=None, bytes_data=None):
         try:
@@ -93,6 +99,9 @@ class SyncProgressConsumer(AsyncWebsocketConsumer):
         event = message.get("event")
         if not self.allowed or self.switched or not isinstance(event, dict):
             return
+        if self.early is not None:
+            self.early.append(message)
+            return
         try:
             if event.get("run_id") == self.run_id:
                 await self.forward(event)
@@ -109,10 +118,10 @@ class SyncProgressConsumer(AsyncWebsocketConsumer):
             return
         self.last_event_seq = seq
         reviews = await RUN_REVIEWS.get(self.run_id) if event["state"] == "succeeded" else None
-        context = progress_view.progress_context(
-            event, now=timezone.now(), reviews=reviews, newer_run_id=self.newer_run_id
-        )
-        await self.push(context, event.get("heartbeat_at"))
+        text = progress_view.render_event(event, now=timezone.now(), reviews=reviews, newer_run_id=self.newer_run_id)
+        await self.send(text_data=text)
+        self.shown.update(seq=seq, state=event["state"], heartbeat_at=event.get("heartbeat_at"))
+        self.shown["at"] = asyncio.get_running_loop().time()
 
     # -- pushing -------------------------------------------------------------
     async def send_snapshot(self, *, shared=False):

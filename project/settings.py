@@ -173,6 +173,9 @@ SYNC_STALL_SECONDS = env_float("SYNC_STALL_SECONDS", 45.0)
 SYNC_PROGRESS_INTERVAL_SECONDS = env_float("SYNC_PROGRESS_INTERVAL_SECONDS", 1.0)
 # How often the watcher (and an open progress page) re-derives run states.
 SYNC_WATCH_SECONDS = env_float("SYNC_WATCH_SECONDS", 2.0)
+# How often a web process joins each team's event group again (a restarted
+# Redis forgets groups; the page re-reads the database meanwhile).
+SYNC_FANOUT_RENEW_SECONDS = env_float("SYNC_FANOUT_RENEW_SECONDS", 30.0)
 # A run whose worker died is restarted once by the watcher when a worker is alive.
 SYNC_AUTO_RECOVER = env_bool("SYNC_AUTO_RECOVER", default=True)
 # Hard ceiling for one sync message; a large organisation's first sync is

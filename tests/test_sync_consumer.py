@@ -349,3 +349,63 @@ def test_sockets_open_on_one_run_share_its_state_reads(acme, settings, monkeypat
     # unshared, 20 sockets each reading every 0.2 s would make about 200.
     assert 0 < len(reads) <= (elapsed + 0.5) / 0.1 + 2, len(reads)
     assert set(reads) == {run.pk}
+
+
+async def group_size(group):
+    """How many channels the layer holds in ``group`` (in memory, or in Redis as channels-redis keeps it)."""
+    channel_layer = get_channel_layer()
+    if hasattr(channel_layer, "groups"):
+        return len(channel_layer.groups.get(group, {}))
+    connection = channel_layer.connection(channel_layer.consistent_hash(group))
+    return await connection.zcard(channel_layer._group_key(group))
+
+
+def test_a_process_joins_the_teams_group_once_however_many_pages_are_open(acme, layer):
+    user, team, run = acme
+    session = session_of(user)
+
+    async def scenario():
+        sockets = [socket(run.pk, session) for _ in range(20)]
+        for communicator in sockets:
+            await communicator.connect()
+            await communicator.receive_from(timeout=5)
+        assert await group_size(team_group(team.pk)) == 1
+        event = await sync_to_async(event_for)(run)
+        assert await sync_to_async(send_event)(run.pk, team.pk, event)
+        for communicator in sockets:
+            assert seq_of(await communicator.receive_from(timeout=5)) == event["seq"]
+        for communicator in sockets:
+            await communicator.disconnect()
+        assert await group_size(team_group(team.pk)) == 0
+        assert consumers.FANOUT.members(team.pk) == 0
+
+    run_async(scenario)
+
+
+def test_events_come_back_after_redis_forgot_the_group(acme, settings, redis_url):
+    """A restarted Redis has no groups: the process joins again within SYNC_FANOUT_RENEW_SECONDS."""
+    user, team, run = acme
+    session = session_of(user)
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [redis_url], "prefix": f"test-consumer-{uuid.uuid4().hex[:12]}"},
+        }
+    }
+    settings.SYNC_FANOUT_RENEW_SECONDS = 0.3
+
+    async def scenario():
+        communicator = socket(run.pk, session)
+        await communicator.connect()
+        await communicator.receive_from(timeout=5)
+        channel_layer = get_channel_layer()
+        group = team_group(team.pk)
+        await channel_layer.connection(channel_layer.consistent_hash(group)).delete(channel_layer._group_key(group))
+        assert await group_size(group) == 0
+        await asyncio.sleep(1)
+        event = await sync_to_async(event_for)(run)
+        assert await sync_to_async(send_event)(run.pk, team.pk, event)
+        assert seq_of(await communicator.receive_from(timeout=5)) == event["seq"]
+        await communicator.disconnect()
+
+    run_async(scenario)
