@@ -144,6 +144,26 @@ def _render_update(key):
     return "".join(parts)
 
 
+def render_event(event, *, now, reviews=None, newer_run_id=None):
+    """The websocket message for a worker's event (a snapshot with its seq): rendered once per process.
+
+    Every page open on the run gets the event at the same moment; the first
+    to ask renders it (its ``now`` stands for all), the others reuse the text.
+    """
+    key = (event["run_id"], event["seq"], event["state"], reviews, newer_run_id)
+    text = _EVENT_TEXTS.get(key)
+    if text is None:
+        text = render_update(progress_context(event, now=now, reviews=reviews, newer_run_id=newer_run_id))
+        _EVENT_TEXTS[key] = text
+        if len(_EVENT_TEXTS) > EVENT_TEXTS_KEPT:
+            del _EVENT_TEXTS[next(iter(_EVENT_TEXTS))]  # the oldest
+    return text
+
+
+EVENT_TEXTS_KEPT = 64
+_EVENT_TEXTS = {}
+
+
 def render_switch(context):
     """The websocket message that swaps the whole live area for another run (and so its websocket)."""
     return render_to_string("onboarding/partials/sync_live.html", context)

@@ -289,3 +289,26 @@ def test_retry_starts_a_run_of_the_incomplete_repositories_that_completes(client
     summary = run_sync(retry.pk, message_id="test")
     assert summary.outcome == "succeeded", summary.error
     assert state_section(client.get(response["Location"]).content.decode()).startswith("Complete")
+
+
+def test_an_event_is_rendered_once_for_every_page_open_on_it(acme, monkeypatch):
+    from integrations.sync.progress import run_snapshot
+    from onboarding import progress_view
+
+    _, team = acme
+    run = make_run(team, started_at=ago(30), heartbeat_at=ago(1), event_seq=4)
+    event = run_snapshot(run, NOW)
+    built = []
+    build = progress_view.progress_context
+
+    def counted(*args, **kwargs):
+        built.append(kwargs["now"])
+        return build(*args, **kwargs)
+
+    monkeypatch.setattr(progress_view, "progress_context", counted)
+    texts = {progress_view.render_event(event, now=NOW + timedelta(milliseconds=n)) for n in range(200)}
+    assert len(texts) == 1 and len(built) == 1
+    assert 'data-seq="4"' in texts.pop()
+    progress_view.render_event(event | {"seq": 5}, now=NOW)
+    progress_view.render_event(event, now=NOW, newer_run_id=run.pk + 1)  # what a page shows differs: rendered
+    assert len(built) == 3
