@@ -72,7 +72,8 @@ def run(ctx) -> ScenarioResult:
         f"synced into a fresh {kind} database.",
         "peak RSS MB: `ru_maxrss` of the `sync_team` process (MiB), read by `python -m bench.maxrss` "
         "(a fresh wrapper per measurement); the 0-PR row is the baseline (interpreter, Django, imports).",
-        f"Flat means the peak grows by at most {MAX_GROWTH_PERCENT}% from the smallest to the largest size.",
+        f"Flat means the peak grows by at most {MAX_GROWTH_PERCENT}% from {smallest} to {largest} PRs "
+        "(the smallest and largest repositories; the 0-PR baseline is not one).",
     ]
     result.targets += [
         Target(f"peak RSS MB at {largest} PRs", peaks[largest], "<=", MAX_PEAK_MB),
