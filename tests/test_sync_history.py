@@ -5,6 +5,7 @@ import requests
 from django.utils.dateparse import parse_datetime
 
 from integrations.models import Member, PullRequest, PullRequestReview, SyncRun, TrackedRepository
+from integrations.sync import history
 from integrations.sync.runner import run_sync
 from integrations.sync.start import start_sync
 from tests.base import connected_team, export_members, export_repo, point_settings_at, stored_repo
@@ -125,6 +126,7 @@ def test_a_failed_repository_resumes_from_its_checkpoint(make_emulator, settings
     assert "502" in repo.last_error
     stored_before = repo.prs_synced
     assert 0 < stored_before < 450
+    assert stored_before == PullRequest.objects.filter(repository=repo).count()
     assert repo.checkpoint["cursor"]
     requests.delete(f"{server.url}/_emulator/faults", timeout=5)
     requests.post(f"{server.url}/_emulator/stats/reset", timeout=5)
@@ -174,3 +176,33 @@ def test_superseded_run_exits_quietly_and_writes_nothing(synced):
     queued.refresh_from_db()
     assert queued.started_at is None
     assert list(SyncRun.objects.filter(team=team, outcome="").values_list("pk", flat=True)) == [replacement.pk]
+
+
+def test_the_stored_count_is_exact_after_every_page(make_emulator, settings, monkeypatch):
+    """New pull requests, a full pass over stored ones and an incremental pass: prs_synced never drifts."""
+    server = make_emulator(seed=12, repos=2, prs=(230, 260), members=3)
+    point_settings_at(settings, server)
+    team = connected_team(server)
+    seen = []
+
+    def checked(function):
+        def wrapper(repository, *args, **kwargs):
+            shown = TrackedRepository.objects.get(pk=repository.pk).prs_synced
+            seen.append((shown, PullRequest.objects.filter(repository=repository).count()))
+            return function(repository, *args, **kwargs)
+
+        return wrapper
+
+    monkeypatch.setattr(history, "store_page", checked(history.store_page))
+    monkeypatch.setattr(history, "_finish_pass", checked(history._finish_pass))
+    first = team.repositories.order_by("full_name").first()
+
+    assert _sync(team)[1].outcome == "succeeded"
+    assert _sync(team, reason="admin", full=True)[1].outcome == "succeeded"
+    requests.post(f"{server.url}/_emulator/repos/touch", json={"full_name": first.full_name, "count": 3}, timeout=5)
+    assert _sync(team, reason="admin")[1].outcome == "succeeded"
+
+    assert len(seen) > 12  # every page and every pass's end, of three runs over two repositories
+    assert all(shown == counted for shown, counted in seen), seen
+    for repo in team.repositories.all():
+        assert repo.prs_synced == PullRequest.objects.filter(repository=repo).count() == repo.prs_total
