@@ -11,7 +11,7 @@ from django.db import connection
 from integrations.github.types import PullRequestData, ReviewData
 from integrations.models import PullRequest, PullRequestReview, Team, TrackedRepository
 from integrations.sync import store
-from integrations.sync.store import PR_FIELDS, REVIEW_FIELDS, count_stored, store_page
+from integrations.sync.store import PR_FIELDS, REVIEW_FIELDS, store_page
 
 pytestmark = pytest.mark.django_db
 
@@ -278,14 +278,3 @@ def test_the_sqlite_parameter_limit_is_the_librarys_own():
         limit = store.max_params(connection)
     assert limit == connection.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
     assert limit >= 15 * 100  # a whole page of PRs in one statement
-
-
-def test_count_stored_counts_the_pages_pull_requests_the_repository_already_holds(django_assert_num_queries):
-    repository, other = _repo(1), _repo(2)
-    store_page(repository, [_pr(1), _pr(2)])
-    store_page(other, [_pr(3)])
-
-    assert count_stored(repository, [1, 2, 3, 4]) == 2  # 3 is the other repository's
-    assert count_stored(other, [3]) == 1
-    with django_assert_num_queries(0):
-        assert count_stored(repository, []) == 0

@@ -25,7 +25,7 @@ from django.utils.dateparse import parse_datetime
 from integrations.github.errors import BadCredentials, GitHubError, RateLimited, TokenUnavailable
 from integrations.models import PullRequest, TrackedRepository
 from integrations.sync.prefetch import Prefetched
-from integrations.sync.store import count_stored, store_page
+from integrations.sync.store import store_page
 
 logger = logging.getLogger("integrations.sync")
 
@@ -143,8 +143,6 @@ class _Pass:
         self.total = repository.prs_total
         self.error = None
         self.floor = parse_datetime(checkpoint["watermark"]) if checkpoint["pass"] == "incremental" else None
-        # Counted once; each page adds the pull requests it stored for the first time.
-        self.stored = PullRequest.objects.filter(repository=repository).count()
         with lease.fenced(note=f"{repository.full_name}: starting"):
             TrackedRepository.objects.filter(pk=repository.pk).update(
                 sync_status=TrackedRepository.Status.SYNCING, checkpoint=checkpoint, last_error=""
@@ -166,8 +164,8 @@ class _Pass:
         prs = list(page.pull_requests)
         if self.floor is not None:
             prs = [pr for pr in prs if pr.updated_at >= self.floor]
-        self.stored = _store_and_checkpoint(
-            self.repository, self.checkpoint, page, prs, self.stored, self.result, client=self.client, lease=self.lease
+        _store_and_checkpoint(
+            self.repository, self.checkpoint, page, prs, self.result, client=self.client, lease=self.lease
         )
 
     def finish(self):
@@ -192,8 +190,7 @@ class _Pass:
         return self.result
 
 
-def _store_and_checkpoint(repository, checkpoint, page, prs, stored, result, *, client, lease):
-    """Store the page and its checkpoint in one fenced transaction; returns the repository's new stored count."""
+def _store_and_checkpoint(repository, checkpoint, page, prs, result, *, client, lease):
     checkpoint["page"] += 1
     checkpoint["cursor"] = page.end_cursor
     newest = max((pr.updated_at for pr in prs), default=None)
@@ -201,9 +198,8 @@ def _store_and_checkpoint(repository, checkpoint, page, prs, stored, result, *, 
         checkpoint["pass_max_updated"] = newest.isoformat()
     note = _page_note(repository.full_name, checkpoint["page"], page.total_count, client.page_size, checkpoint["pass"])
     with lease.fenced(note=note):
-        known = count_stored(repository, [pr.github_id for pr in prs])
         written, reviews = store_page(repository, prs)
-        synced = stored + written - known
+        synced = PullRequest.objects.filter(repository=repository).count()
         TrackedRepository.objects.filter(pk=repository.pk).update(
             checkpoint=checkpoint, prs_synced=synced, prs_total=page.total_count
         )
@@ -212,7 +208,6 @@ def _store_and_checkpoint(repository, checkpoint, page, prs, stored, result, *, 
     result.reviews_written += reviews
     if lease.publisher:
         lease.publisher.publish()
-    return synced
 
 
 def _finish_pass(repository, run, checkpoint, total, *, lease):

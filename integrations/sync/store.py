@@ -119,17 +119,6 @@ _pr_values = attrgetter(*PR_FIELDS)
 _review_values = attrgetter(*REVIEW_FIELDS)
 
 
-def count_stored(repository, github_ids):
-    """How many of these pull requests the repository already holds: one lookup on the unique index.
-
-    The stored total of a repository then grows by the page's new ones,
-    instead of a COUNT over a table that grows with every page.
-    """
-    if not github_ids:
-        return 0
-    return PullRequest.objects.filter(repository=repository, github_id__in=github_ids).count()
-
-
 def store_page(repository, prs):
     """Upsert a page of pull requests and their reviews on GitHub ids. Returns (prs, reviews) written."""
     if not prs:
