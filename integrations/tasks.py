@@ -19,9 +19,8 @@ from integrations.sync.runner import run_sync
     max_retries=3,
     min_backoff=int(settings.SYNC_STALL_SECONDS * 1000),
     max_backoff=int(settings.SYNC_STALL_SECONDS * 4000),
-    # Raise dramatiq.middleware.Shutdown in the actor on SIGTERM, so it can
-    # record the run as interrupted (resumable) rather than let it go stale.
-    notify_shutdown=True,
+    # No notify_shutdown: on SIGTERM the sync stops itself at a safe point
+    # (integrations/shutdown.py) and records the run as interrupted, resumable.
 )
 def sync_historical_data_task(run_id):
     message = CurrentMessage.get_current_message()

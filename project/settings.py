@@ -188,7 +188,8 @@ _dramatiq_middleware = [
     "dramatiq.middleware.TimeLimit",
     "dramatiq.middleware.Callbacks",
     "dramatiq.middleware.Retries",
-    "dramatiq.middleware.ShutdownNotifications",
+    # A sync stops at a safe point on SIGTERM (no asynchronous exception: see integrations/shutdown.py).
+    "integrations.shutdown.CooperativeShutdown",
     "dramatiq.middleware.CurrentMessage",
     "django_dramatiq.middleware.AdminMiddleware",
     "django_dramatiq.middleware.DbConnectionsMiddleware",

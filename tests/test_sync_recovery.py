@@ -8,15 +8,17 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import connection
 from django.utils import timezone
-from dramatiq.middleware import Shutdown
+from dramatiq.middleware import ShutdownNotifications
 
 from integrations import embedded
 from integrations.github.client import GitHubClient
 from integrations.models import PullRequest, SyncRun
+from integrations.shutdown import CooperativeShutdown
 from integrations.sync.progress import team_group
 from integrations.sync.runner import INTERRUPTED_MESSAGE, run_sync
 from integrations.sync.start import start_sync
 from integrations.sync.watcher import Watcher
+from integrations.tasks import sync_historical_data_task
 from tests.base import connected_team, point_settings_at
 from tests.services import require_postgres, wait_for
 
@@ -146,15 +148,17 @@ def test_two_retry_clicks_leave_exactly_one_active_run(team):
     assert SyncRun.objects.filter(outcome="").count() == 1
 
 
-class ShutdownAfterPages(GitHubClient):
-    """The real client; Dramatiq raises Shutdown in the actor's thread on SIGTERM, here after two pages."""
+class WorkerStopsAfterPages(GitHubClient):
+    """The real client; after two pages the worker starts shutting down (SIGTERM), and the pages go on coming."""
 
     pages = 2
 
     def iter_pull_request_pages(self, *args, **kwargs):
         for n, page in enumerate(super().iter_pull_request_pages(*args, **kwargs)):
             if n == self.pages:
-                raise Shutdown("SIGTERM")
+                # Fetching runs ahead of storing: stop once a page is stored.
+                wait_for(lambda: PullRequest.objects.exists(), timeout=10)
+                CooperativeShutdown().before_worker_shutdown(None, None)
             yield page
 
 
@@ -162,7 +166,10 @@ def test_a_shut_down_worker_releases_its_run_and_the_next_delivery_resumes_it(te
     run = start_sync(team, list(team.repositories.order_by("full_name")[:1]), reason="onboarding", enqueue=False)
     requeued = []
 
-    summary = run_sync(run.pk, client_class=ShutdownAfterPages, requeue=requeued.append)
+    try:
+        summary = run_sync(run.pk, client_class=WorkerStopsAfterPages, requeue=requeued.append)
+    finally:
+        CooperativeShutdown().after_worker_shutdown(None, None)
 
     run.refresh_from_db()
     state = run.get_state()
@@ -183,3 +190,34 @@ def test_a_shut_down_worker_releases_its_run_and_the_next_delivery_resumes_it(te
     assert run.attempts == 2
     assert resumed.prs_written == repo.prs_total - stored  # continued from the checkpoint
     assert repo.prs_synced == repo.prs_total
+
+
+def test_stopping_the_embedded_worker_mid_sync_interrupts_the_run_and_queues_it_again(make_emulator, settings):
+    """The worker's own shutdown: the sync stops between steps, with no exception thrown into its thread."""
+    server = make_emulator(seed=82, repos=1, prs=(600, 600), members=3, latency_ms=150)
+    point_settings_at(settings, server)
+    team = connected_team(server)
+    broker = dramatiq.get_broker()
+    # Nothing throws Shutdown into a running sync: Dramatiq's notify_shutdown could land inside a held lock.
+    assert not sync_historical_data_task.options.get("notify_shutdown")
+    assert not any(isinstance(m, ShutdownNotifications) for m in broker.middleware)
+    broker.flush_all()
+    embedded.start_worker(threads=1)
+    try:
+        run = start_sync(team, list(team.repositories.all()), reason="onboarding")
+        wait_for(lambda: PullRequest.objects.filter(repository__team=team).exists(), timeout=30)
+        first_message = SyncRun.objects.get(pk=run.pk).message_id
+    finally:
+        embedded.stop_worker()
+
+    run.refresh_from_db()
+    repo = run.repositories.get()
+    assert run.get_state().state == "interrupted"
+    assert run.claim_token == ""
+    assert 0 < repo.prs_synced == PullRequest.objects.filter(repository=repo).count() < 600
+    # Queued again (with a short delay) for the next worker, which resumes at the checkpoint:
+    # the run names the new message (the in-process broker's queue ends with its process).
+    assert run.message_id and run.message_id != first_message
+    resumed = run_sync(run.pk, message_id="next-worker")
+    assert resumed.outcome == "succeeded", resumed.error
+    assert resumed.prs_written == 600 - repo.prs_synced

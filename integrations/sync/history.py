@@ -24,6 +24,7 @@ from django.utils.dateparse import parse_datetime
 
 from integrations.github.errors import BadCredentials, GitHubError, RateLimited, TokenUnavailable
 from integrations.models import PullRequest, TrackedRepository
+from integrations.shutdown import stop_here
 from integrations.sync.prefetch import Prefetched
 from integrations.sync.store import store_page
 
@@ -68,7 +69,8 @@ def sync_repositories(repositories, run, *, client, lease):
     and the iteration ends. Raises ``RunFenced`` when this worker no longer owns ``run``.
     """
     current = None
-    with Prefetched(_fetch(repositories, run, client), name=f"prefetch-run-{run.pk}") as items:
+    fetching = _fetch(repositories, run, client)
+    with Prefetched(fetching, name=f"prefetch-run-{run.pk}", check=stop_here) as items:
         for item in items:
             if current is None or item.repository.pk != current.repository.pk:
                 if current is not None:

@@ -20,6 +20,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from integrations.models import SyncRun
+from integrations.shutdown import stop_here
 
 logger = logging.getLogger("integrations.sync")
 
@@ -84,6 +85,7 @@ class RunLease:
         The UPDATE takes the run row's lock until commit, so start_sync's
         supersede waits for this page to commit, or this page sees no row.
         """
+        stop_here()  # a page is stored whole or not at all: a shutdown stops before it
         with transaction.atomic():
             if note is not None:
                 self.note = note
@@ -109,8 +111,8 @@ class RunLease:
 
     def interrupt(self, error):
         """Record a graceful shutdown and release the run, so the next delivery resumes it."""
-        # Dramatiq raises Shutdown asynchronously: it may have landed inside a
-        # query and left this thread's connection unusable. Start afresh.
+        # Dramatiq's time limit is still an asynchronous exception: it may have
+        # landed inside a query and left this thread's connection unusable. Start afresh.
         try:
             connection.close()
         except Exception:
@@ -136,7 +138,11 @@ class RunLease:
 
     # -- liveness ----------------------------------------------------------
     def touch(self, note=None):
-        """The main thread is alive (called before each GitHub request and after each page)."""
+        """The main thread is alive (called before each GitHub request and after each page).
+
+        Raises ``Shutdown`` when the worker is shutting down, ``RunFenced`` when the run is lost.
+        """
+        stop_here()
         if self.lost:
             raise RunFenced(f"run {self.run_id} is no longer owned by this worker")
         with self._lock:

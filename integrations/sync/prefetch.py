@@ -21,8 +21,10 @@ class Prefetched:
     after the request it is in (it never starts another).
     """
 
-    def __init__(self, pages, *, name="prefetch"):
+    def __init__(self, pages, *, name="prefetch", check=None):
+        """``check()`` is called while the consumer waits for the next item (it may raise to stop)."""
         self._pages = pages
+        self._check = check
         self._queue = queue.Queue(maxsize=1)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._fetch, name=name, daemon=True)
@@ -55,10 +57,13 @@ class Prefetched:
     def __iter__(self):
         while True:
             try:
-                # In short waits: Dramatiq delivers Shutdown and TimeLimitExceeded
-                # to this thread as async exceptions, which a blocked get() would hold back.
+                # In short waits: a worker shutting down stops the consumer here
+                # (check), and Dramatiq's time limit arrives as an asynchronous
+                # exception, which a blocked get() would hold back.
                 kind, value = self._queue.get(timeout=0.5)
             except queue.Empty:
+                if self._check is not None:
+                    self._check()
                 continue
             if kind == "done":
                 return
