@@ -83,6 +83,15 @@ def socket(run_id, session=None):
     return WebsocketCommunicator(APPLICATION, f"/ws/sync/{run_id}/", headers=headers)
 
 
+async def opened(run_id, session):
+    """A signed-in socket on run ``run_id`` whose connect snapshot has arrived (and was read)."""
+    communicator = socket(run_id, session)
+    connected, _ = await communicator.connect()
+    assert connected
+    await communicator.receive_from(timeout=5)
+    return communicator
+
+
 def seq_of(message):
     return int(re.search(r'<section id="sync-state" data-run="\d+" data-seq="(\d+)"', message).group(1))
 
@@ -185,9 +194,7 @@ def test_another_teams_events_never_arrive(acme, layer):
     other_run.repositories.set(other.repositories.all())
 
     async def scenario():
-        communicator = socket(run.pk, session)
-        await communicator.connect()
-        await communicator.receive_from(timeout=5)
+        communicator = await opened(run.pk, session)
         event = await sync_to_async(event_for)(other_run)
         assert await sync_to_async(send_event)(other_run.pk, other.pk, event)
         assert await communicator.receive_nothing(timeout=0.5)
@@ -201,9 +208,7 @@ def test_malformed_client_messages_are_ignored_and_logged(acme, caplog):
     session = session_of(user)
 
     async def scenario():
-        communicator = socket(run.pk, session)
-        await communicator.connect()
-        await communicator.receive_from(timeout=5)
+        communicator = await opened(run.pk, session)
         for text in ("not json", "[1, 2]", '{"type": "shutdown"}', '{"type": null}'):
             await communicator.send_to(text_data=text)
         await communicator.send_to(bytes_data=b"\x00\xff")
@@ -271,9 +276,7 @@ def test_a_newer_run_of_the_team_takes_over_the_page(acme, settings, layer):
     settings.SYNC_WATCH_SECONDS = 0.2
 
     async def scenario():
-        communicator = socket(run.pk, session)
-        await communicator.connect()
-        await communicator.receive_from(timeout=5)
+        communicator = await opened(run.pk, session)
         # Retry from another tab: no worker has said anything about it yet.
         newer = await sync_to_async(SyncRun.objects.create)(team=team, reason="retry")
         switch = await communicator.receive_from(timeout=5)
@@ -289,9 +292,7 @@ def test_an_event_of_a_newer_run_takes_over_the_page(acme, layer):
     session = session_of(user)
 
     async def scenario():
-        communicator = socket(run.pk, session)
-        await communicator.connect()
-        await communicator.receive_from(timeout=5)
+        communicator = await opened(run.pk, session)
         newer = await sync_to_async(SyncRun.objects.create)(team=team, reason="admin", started_at=timezone.now())
         event = await sync_to_async(event_for)(newer)
         assert await sync_to_async(send_event)(newer.pk, team.pk, event)
@@ -333,10 +334,7 @@ def test_sockets_open_on_one_run_share_its_state_reads(acme, settings, monkeypat
     monkeypatch.setattr(consumers.RUN_FACTS, "_read", counted)
 
     async def scenario():
-        sockets = [socket(run.pk, session) for _ in range(20)]
-        for communicator in sockets:
-            await communicator.connect()
-            await communicator.receive_from(timeout=5)
+        sockets = [await opened(run.pk, session) for _ in range(20)]
         started = asyncio.get_running_loop().time()
         await asyncio.sleep(2)
         elapsed = asyncio.get_running_loop().time() - started
@@ -365,10 +363,7 @@ def test_a_process_joins_the_teams_group_once_however_many_pages_are_open(acme, 
     session = session_of(user)
 
     async def scenario():
-        sockets = [socket(run.pk, session) for _ in range(20)]
-        for communicator in sockets:
-            await communicator.connect()
-            await communicator.receive_from(timeout=5)
+        sockets = [await opened(run.pk, session) for _ in range(20)]
         assert await group_size(team_group(team.pk)) == 1
         event = await sync_to_async(event_for)(run)
         assert await sync_to_async(send_event)(run.pk, team.pk, event)
@@ -395,9 +390,7 @@ def test_events_come_back_after_redis_forgot_the_group(acme, settings, redis_url
     settings.SYNC_FANOUT_RENEW_SECONDS = 0.3
 
     async def scenario():
-        communicator = socket(run.pk, session)
-        await communicator.connect()
-        await communicator.receive_from(timeout=5)
+        communicator = await opened(run.pk, session)
         channel_layer = get_channel_layer()
         group = team_group(team.pk)
         await channel_layer.connection(channel_layer.consistent_hash(group)).delete(channel_layer._group_key(group))
