@@ -402,3 +402,43 @@ def test_events_come_back_after_redis_forgot_the_group(acme, settings, redis_url
         await communicator.disconnect()
 
     run_async(scenario)
+
+
+def test_an_event_arriving_while_the_page_connects_follows_its_snapshot(acme, monkeypatch):
+    """Subscribed before the snapshot is read: an event in between is held, then sent after it."""
+    user, team, run = acme
+    session = session_of(user)
+    read = consumers.load_run_context
+    gate = {}
+
+    async def slow_snapshot(run_id):
+        context = await read(run_id)  # read before the event below
+        gate["read"].set()
+        await gate["open"].wait()
+        return context
+
+    monkeypatch.setattr(consumers, "load_run_context", slow_snapshot)
+
+    def held_events():
+        """The connecting socket's held events (it subscribed before reading its snapshot)."""
+        return [message for hub in consumers.FANOUT._hubs.values() for page in hub.sockets for message in page.early]
+
+    async def scenario():
+        gate["open"], gate["read"] = asyncio.Event(), asyncio.Event()
+        communicator = socket(run.pk, session)
+        connected, _ = await communicator.connect()
+        assert connected
+        await asyncio.wait_for(gate["read"].wait(), timeout=5)
+        deadline = asyncio.get_running_loop().time() + 5
+        event = await sync_to_async(event_for)(run)
+        assert await sync_to_async(send_event)(run.pk, team.pk, event)
+        while not held_events():
+            assert asyncio.get_running_loop().time() < deadline, "the event never reached the socket"
+            await asyncio.sleep(0.01)
+        gate["open"].set()
+        assert seq_of(await communicator.receive_from(timeout=5)) == 0  # the snapshot first
+        assert seq_of(await communicator.receive_from(timeout=5)) == event["seq"]
+        assert await communicator.receive_nothing(timeout=0.3)
+        await communicator.disconnect()
+
+    run_async(scenario)
