@@ -23,6 +23,17 @@ class RedisKeys:
             "DRAMATIQ_NAMESPACE": f"{self.prefix}-dramatiq",
         }
 
+    def holds_message(self, message_id, queue="sync"):
+        """Whether the broker holds the message: queued, delayed, or fetched and not yet acknowledged."""
+        client = self._client(5)
+        try:
+            namespace = f"{self.prefix}-dramatiq:{queue}"
+            return bool(
+                client.hexists(f"{namespace}.msgs", message_id) or client.hexists(f"{namespace}.DQ.msgs", message_id)
+            )
+        finally:
+            client.close()
+
     def _client(self, timeout):
         return redis.Redis.from_url(self.url, socket_connect_timeout=2, socket_timeout=timeout)
 

@@ -18,6 +18,7 @@ from integrations.models import (
     Team,
     TrackedRepository,
 )
+from integrations.sync.progress import repository_status
 from integrations.sync.resync import resync
 
 
@@ -33,6 +34,10 @@ def _report(modeladmin, request, results):
             format_html('{}: <a href="{}">run {}</a> queued for {}.', result.team, url, result.run.pk, names),
             messages.SUCCESS,
         )
+        if result.left_out:
+            modeladmin.message_user(
+                request, f"{result.team}: left out, still syncing in a live run: {result.left_out}.", messages.WARNING
+            )
 
 
 class GitHubIntegrationInline(admin.StackedInline):
@@ -71,7 +76,7 @@ class TeamAdmin(admin.ModelAdmin):
         results = []
         for team in queryset:
             repos = list(team.repositories.select_related("team"))
-            results += resync(repos, include_members=True) if repos else []
+            results += resync(repos, include_members=True, skip_live=True) if repos else []
             if not repos:
                 self.message_user(request, f"{team}: no tracked repositories to resync.", messages.WARNING)
         _report(self, request, results)
@@ -153,17 +158,17 @@ class SyncRunAdmin(admin.ModelAdmin):
             "<tr><td>{}</td><td>{}</td><td>{} of {}</td><td>{}</td></tr>",
             (
                 (
-                    r.full_name,
-                    r.sync_status,
-                    r.prs_synced,
-                    r.prs_total if r.prs_total is not None else "?",
-                    r.last_error,
+                    row.repository.full_name,
+                    repository_status(run, row),
+                    row.prs_synced,
+                    row.prs_total if row.prs_total is not None else "?",
+                    row.error,
                 )
-                for r in run.repositories.order_by("full_name")
+                for row in run.repository_rows.select_related("repository").order_by("repository__full_name")
             ),
         )
         return format_html(
-            "<table><tr><th>repository</th><th>status</th><th>PRs synced</th><th>last error</th></tr>{}</table>",
+            "<table><tr><th>repository</th><th>status</th><th>PRs synced</th><th>error</th></tr>{}</table>",
             rows,
         )
 

@@ -64,12 +64,21 @@ class GitHubCredential(models.Model):
         return f"credential for {self.integration_id}"
 
 
+class RepositoryStatus(models.TextChoices):
+    PENDING = "pending"
+    SYNCING = "syncing"
+    COMPLETE = "complete"
+    FAILED = "failed"
+
+
 class TrackedRepository(models.Model):
-    class Status(models.TextChoices):
-        PENDING = "pending"
-        SYNCING = "syncing"
-        COMPLETE = "complete"
-        FAILED = "failed"
+    """A repository the team chose, with the latest known summary (for the dashboard) and its watermark.
+
+    A run's own figures live in ``SyncRunRepository``: this row only says how
+    the latest run that reached the repository left it.
+    """
+
+    Status = RepositoryStatus
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="repositories")
     github_id = models.BigIntegerField()
@@ -80,8 +89,8 @@ class TrackedRepository(models.Model):
     sync_status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
     prs_synced = models.PositiveIntegerField(default=0)
     prs_total = models.PositiveIntegerField(null=True, blank=True)
-    # {"mode": "full"|"incremental", "cursor": str|None, "page": int, "pages": int|None,
-    #  "watermark": ISO updated_at of the newest PR fully stored, "run_max": ...}
+    # {"watermark": ISO updatedAt of the newest pull request of the last completed pass}:
+    # an incremental pass stops below it. A pass in progress is checkpointed on its run's row.
     checkpoint = models.JSONField(default=dict, blank=True)
     last_error = models.TextField(blank=True)
     last_synced_at = models.DateTimeField(null=True, blank=True)
@@ -160,13 +169,16 @@ class SyncRunQuerySet(models.QuerySet):
         never_picked_up = Q(started_at__isnull=True)
         silent = Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True, started_at__lt=stale)
         interrupted = Q(outcome=SyncRun.Outcome.INTERRUPTED)
-        not_resumed = interrupted & (Q(finished_at__lt=stale) | Q(finished_at__isnull=True, created_at__lt=stale))
-        stalled = (
-            (active & never_picked_up & Q(created_at__lt=stale)) | (active & ~never_picked_up & silent) | not_resumed
-        )
+        # Waiting for a worker, and not for too long: queued or requeued within the
+        # window, or its message seen in the broker (with live workers) within it.
+        recent = Q(requeued_at__gte=stale) | Q(queue_seen_at__gte=stale)
+        queued_recently = Q(created_at__gte=stale) | recent
+        released_recently = Q(finished_at__gte=stale) | Q(finished_at__isnull=True, created_at__gte=stale) | recent
+        not_resumed = interrupted & ~released_recently
+        stalled = (active & never_picked_up & ~queued_recently) | (active & ~never_picked_up & silent) | not_resumed
         alive = active & ~never_picked_up & ~silent
         conditions = {
-            "queued": active & never_picked_up & Q(created_at__gte=stale),
+            "queued": active & never_picked_up & queued_recently,
             "running": alive & ~Q(waiting_until__gt=now),
             "waiting": alive & Q(waiting_until__gt=now),
             "stalled": stalled,
@@ -207,7 +219,9 @@ class SyncRun(models.Model):
     ACTIVE_STATES = ("queued", "running", "waiting", "stalled")
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="sync_runs")
-    repositories = models.ManyToManyField(TrackedRepository, related_name="sync_runs", blank=True)
+    repositories = models.ManyToManyField(
+        TrackedRepository, through="SyncRunRepository", related_name="sync_runs", blank=True
+    )
     reason = models.CharField(max_length=20, choices=Reason.choices)
     full = models.BooleanField(default=False)
     include_members = models.BooleanField(default=True)
@@ -218,6 +232,14 @@ class SyncRun(models.Model):
     heartbeat_note = models.CharField(max_length=300, blank=True)
     waiting_until = models.DateTimeField(null=True, blank=True)
     message_id = models.CharField(max_length=64, blank=True)
+    # The Redis broker's own key of the message (a new one at every enqueue): how the watcher finds it.
+    broker_key = models.CharField(max_length=64, blank=True)
+    # The watcher's findings about the run's message (integrations.sync.lost):
+    # when it last saw it waiting in the broker while workers were alive, and
+    # when and why it queued the run again after the message was lost.
+    queue_seen_at = models.DateTimeField(null=True, blank=True)
+    requeued_at = models.DateTimeField(null=True, blank=True)
+    requeue_reason = models.CharField(max_length=300, blank=True)
     # Set by the delivery that claimed the run; every later write is fenced on it.
     claim_token = models.CharField(max_length=64, blank=True)
     attempts = models.PositiveIntegerField(default=0)
@@ -235,6 +257,10 @@ class SyncRun(models.Model):
     def __str__(self):
         return f"run {self.pk} ({self.reason})"
 
+    def _waiting_in_queue(self, now, stall):
+        """Queued again, or its message seen waiting in the broker, within the stall window."""
+        return any(t is not None and now - t <= stall for t in (self.requeued_at, self.queue_seen_at))
+
     def get_state(self, now=None):
         """The run's state at ``now``, derived from stored facts, with a reason a person understands."""
         now = now or timezone.now()
@@ -244,24 +270,20 @@ class SyncRun(models.Model):
         if self.outcome == self.Outcome.INTERRUPTED:
             # Released by a shut-down worker and queued again: a stall if no worker resumes it.
             waited = now - (self.finished_at or self.created_at)
-            if waited > stall:
+            if waited > stall and not self._waiting_in_queue(now, stall):
                 return RunState(
                     "stalled",
                     f"The worker was shut down {int(waited.total_seconds())} s ago and no worker has resumed "
-                    "the sync since. Is a worker running (manage.py rundramatiq)?",
+                    "the sync since.",
                 )
-            return RunState("interrupted", self.error)
+            return RunState("interrupted", " ".join(filter(None, [self.error, self.requeue_reason])))
         if self.outcome:
             return RunState(self.outcome, self.error)
         if self.started_at is None:
             waited = now - self.created_at
-            if waited > stall:
-                return RunState(
-                    "stalled",
-                    f"No worker has picked up this sync in {int(waited.total_seconds())} s. "
-                    "Is the worker running (manage.py rundramatiq)?",
-                )
-            return RunState("queued", "Waiting for a worker.")
+            if waited > stall and not self._waiting_in_queue(now, stall):
+                return RunState("stalled", f"No worker has picked up this sync in {int(waited.total_seconds())} s.")
+            return RunState("queued", " ".join(filter(None, ["Waiting for a worker.", self.requeue_reason])))
         beat = self.heartbeat_at or self.started_at
         silent = now - beat
         if silent > stall:
@@ -273,3 +295,30 @@ class SyncRun(models.Model):
             local = timezone.localtime(self.waiting_until)
             return RunState("waiting", f"Paused: GitHub rate limit, resumes at {local:%H:%M:%S}.")
         return RunState("running", self.heartbeat_note)
+
+
+class SyncRunRepository(models.Model):
+    """One repository in one run: that run's own status, counts, checkpoint, error and timestamps."""
+
+    Status = RepositoryStatus
+
+    run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="repository_rows")
+    repository = models.ForeignKey(TrackedRepository, on_delete=models.CASCADE, related_name="run_rows")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    # Pull requests of the repository stored when this run last wrote, of GitHub's total then.
+    prs_synced = models.PositiveIntegerField(default=0)
+    prs_total = models.PositiveIntegerField(null=True, blank=True)
+    # What this run itself wrote (its rate and ETA count these, not an earlier run's rows).
+    prs_written = models.PositiveIntegerField(default=0)
+    reviews_written = models.PositiveIntegerField(default=0)
+    # The pass in progress: {"pass": "full"|"incremental", "cursor", "page", "pass_max_updated", "watermark"}.
+    checkpoint = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "repository"], name="unique_repository_per_run")]
+
+    def __str__(self):
+        return f"run {self.run_id}: {self.repository_id} {self.status}"

@@ -6,6 +6,7 @@ from dramatiq.middleware import CurrentMessage
 
 from integrations.models import SyncRun
 from integrations.sync.runner import run_sync
+from integrations.sync.start import message_fields
 
 
 @dramatiq.actor(
@@ -36,4 +37,4 @@ REQUEUE_DELAY_MS = int(min(10.0, settings.SYNC_STALL_SECONDS / 2) * 1000)
 def _requeue(run_id):
     """Queue an interrupted run again, recording the new message so the status compares the right task."""
     message = sync_historical_data_task.send_with_options(args=(run_id,), delay=REQUEUE_DELAY_MS)
-    SyncRun.objects.filter(pk=run_id).update(message_id=message.message_id)
+    SyncRun.objects.filter(pk=run_id).update(**message_fields(message))

@@ -43,6 +43,9 @@ REPOSITORY_LABELS = {
     TrackedRepository.Status.SYNCING: "Syncing",
     TrackedRepository.Status.COMPLETE: "Complete",
     TrackedRepository.Status.FAILED: "Failed",
+    # The run ended before it reached the repository, or while syncing it.
+    "not_started": "Not started",
+    "stopped": "Stopped",
 }
 # A rate measured over less than this says nothing yet.
 MIN_SECONDS_FOR_ETA = 2.0
@@ -84,6 +87,7 @@ def progress_context(snapshot, *, now, reviews=None, discrepancies=None, newer_r
         "members": snapshot.get("members_synced"),
         "repositories": repositories,
         "prs_synced": sum(r["prs_synced"] for r in repositories),
+        "overall": _overall(repositories, rate, active=state in SyncRun.ACTIVE_STATES),
         "newer_run_id": newer_run_id,
         "discrepancies": discrepancies,
         "summary": None,
@@ -213,8 +217,8 @@ def _repository_rows(repositories, rate, heartbeat, now, *, active):
         if status == "syncing" and heartbeat:
             activity = _seconds(now - heartbeat)
         else:
-            last = _parse(repo.get("last_synced_at"))
-            activity = _seconds(now - last) if last and status == "complete" else None
+            last = _parse(repo.get("finished_at"))
+            activity = _seconds(now - last) if last and status in ("complete", "failed") else None
         rows.append(
             {
                 "id": repo["id"],
@@ -227,26 +231,48 @@ def _repository_rows(repositories, rate, heartbeat, now, *, active):
                 "eta": eta,
                 "activity_age": activity,
                 "activity_text": age_text(activity),
-                # A pending repository's error is from an earlier run: not news any more.
                 "error": (repo.get("error") or "") if status == "failed" else "",
             }
         )
     return rows
 
 
-def _rate(repositories, started, until):
-    """Pull requests stored per second since the run started, or None before there is enough to tell.
+def _overall(rows, rate, *, active):
+    """The run as a whole: repositories complete, pull requests synced of the known total, percent, time left."""
+    if not rows:
+        return None
+    done = sum(1 for r in rows if r["status"] == "complete")
+    totals = [r["prs_total"] for r in rows if r["status"] != "complete"]
+    known = all(t is not None for t in totals)
+    prs_total = sum(r["prs_total"] or 0 for r in rows) if known else None
+    synced = sum(r["prs_synced"] for r in rows)
+    if prs_total:
+        percent = min(100, synced * 100 // prs_total)
+    else:
+        percent = done * 100 // len(rows)
+    eta = ""
+    remaining = [r for r in rows if r["status"] in ("syncing", "pending")]
+    if active and rate and known and remaining:
+        eta = eta_text(sum(max((r["prs_total"] or 0) - r["prs_synced"], 0) for r in remaining) / rate)
+    return {
+        "repositories": len(rows),
+        "complete": done,
+        "prs_synced": synced,
+        "prs_total": prs_total,
+        "percent": percent,
+        "eta": eta,
+    }
 
-    Counts the repositories this run has reached (a retried one includes what
-    its earlier run stored, so a retry's first estimate is optimistic).
-    """
+
+def _rate(repositories, started, until):
+    """Pull requests this run wrote per second since it started, or None before there is enough to tell."""
     if started is None:
         return None
     elapsed = (until - started).total_seconds()
-    synced = sum(r["prs_synced"] for r in repositories if r["status"] != "pending")
-    if elapsed < MIN_SECONDS_FOR_ETA or synced <= 0:
+    written = sum(r.get("prs_written") or 0 for r in repositories)
+    if elapsed < MIN_SECONDS_FOR_ETA or written <= 0:
         return None
-    return synced / elapsed
+    return written / elapsed
 
 
 def _percent(status, synced, total):

@@ -105,3 +105,29 @@ def test_a_redis_restart_mid_sync_loses_nothing_and_the_page_recovers(github, st
     assert SyncRun.objects.get(pk=again).outcome == "succeeded"
     assert worker.runs(again)
     assert_team_equal(github, team)
+
+
+def test_a_run_queued_when_redis_restarts_is_queued_again_and_completes(github, stack, private_redis, settings):
+    """Redis without persistence forgets the queued message: the watcher queues the run again, nobody clicks."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    stack.stop_workers()
+    reset_emulator(github, LATENCY_MS)
+    team = connected_team(github)
+    browser = Browser(stack.web.url, session_key(team.members.get()))
+    run = browser.start_sync(list(team.repositories.values_list("github_id", flat=True)))
+    key = wait_for(lambda: SyncRun.objects.get(pk=run).broker_key, timeout=10, message="the run's message")
+    assert stack.keys.holds_message(key)
+
+    private_redis.stop()
+    private_redis.start()
+    assert not stack.keys.holds_message(key)
+    stack.start_worker()
+    stack.start_watcher()
+
+    finished = wait_for(lambda: SyncRun.objects.get(pk=run).outcome, timeout=60, message="the run to end")
+    record = SyncRun.objects.get(pk=run)
+    assert finished == "succeeded", record.error
+    assert record.broker_key != key
+    assert record.requeue_reason.startswith("Its task was lost when Redis restarted; queued again at ")
+    assert record.attempts == 1  # one delivery ran it: no duplicate work
+    assert_team_equal(github, team)

@@ -62,9 +62,35 @@ def test_sync_status_prints_derived_states_and_repository_progress(team, setting
     assert "The worker stopped responding" in text and "while acme/x: page 2 of 5" in text
     assert any(line.split()[:4] == [str(done.pk), team.slug, "onboarding", "succeeded"] for line in lines)
     for repo in team.repositories.all():
-        assert f"{repo.full_name}" in text
-        assert f"complete  {repo.prs_synced} of {repo.prs_total}" in text
+        assert [repo.full_name, "complete", str(repo.prs_synced), "of", str(repo.prs_total)] in rows(text, done)
     assert TEST_TOKEN not in text
+
+
+def rows(text, run):
+    """The repository lines printed under ``run``'s line, split into words."""
+    lines = text.splitlines()
+    start = next(n for n, line in enumerate(lines) if line.split()[:1] == [str(run.pk)])
+    found = []
+    for line in lines[start + 1 :]:
+        if not line.startswith("        "):
+            break
+        found.append(line.split())
+    return found
+
+
+def test_sync_status_shows_each_run_its_own_repository_progress_latest_first(team):
+    done = start_sync(team, list(team.repositories.all()), reason="onboarding", enqueue=False)
+    run_sync(done.pk)
+    queued = start_sync(team, list(team.repositories.all()), reason="admin", full=True, enqueue=False)
+
+    text = output("sync_status", team=team.slug)
+
+    header, first = text.splitlines()[:2]
+    assert header.split()[:4] == ["run", "team", "reason", "state"]
+    assert first.split()[:4] == [str(queued.pk), team.slug, "admin", "queued"]
+    for repo in team.repositories.all():
+        assert [repo.full_name, "pending", "0", "of", "?"] in rows(text, queued)
+        assert [repo.full_name, "complete", str(repo.prs_total), "of", str(repo.prs_total)] in rows(text, done)
 
 
 def test_sync_status_with_no_runs(team):

@@ -1,5 +1,6 @@
 """SyncRun.get_state: status derived from stored facts when read, right even when every worker is dead."""
 
+import itertools
 from datetime import timedelta
 
 import pytest
@@ -111,3 +112,40 @@ def test_an_interrupted_run_nobody_resumes_becomes_a_stall(run):
     state = run.get_state(run.finished_at + timedelta(seconds=50))
     assert state.state == "stalled"
     assert "no worker has resumed the sync" in state.reason
+
+
+def test_the_state_filter_agrees_with_get_state_on_every_combination_of_facts(settings):
+    """Each fact a state depends on, absent, fresh or stale, in every combination."""
+    settings.SYNC_STALL_SECONDS = 45
+    team = Team.objects.create(name="Product", slug="product")
+    now = timezone.now()
+    times = [None, now - timedelta(seconds=10), now - timedelta(seconds=100)]
+    combinations = itertools.product(
+        times[1:],  # created_at
+        times,  # started_at
+        times,  # heartbeat_at
+        times,  # finished_at
+        times,  # requeued_at
+        times,  # queue_seen_at
+        [None, now + timedelta(minutes=5), now - timedelta(seconds=1)],  # waiting_until
+        ["", "interrupted", "failed", "superseded"],  # outcome
+    )
+    fields = [
+        "created_at",
+        "started_at",
+        "heartbeat_at",
+        "finished_at",
+        "requeued_at",
+        "queue_seen_at",
+        "waiting_until",
+        "outcome",
+    ]
+    runs = SyncRun.objects.bulk_create(
+        SyncRun(team=team, reason="admin", **dict(zip(fields, values, strict=True))) for values in combinations
+    )
+    assert len(runs) == 2 * 3**6 * 4
+
+    for state in SyncRun.STATES:
+        by_filter = set(SyncRun.objects.filter(team=team).in_state(state, now).values_list("pk", flat=True))
+        by_method = {run.pk for run in runs if run.get_state(now).state == state}
+        assert by_filter == by_method, state

@@ -21,7 +21,7 @@ from channels.testing import WebsocketCommunicator
 from django.test import Client
 from django.utils import timezone
 
-from integrations.models import SyncRun, TrackedRepository
+from integrations.models import SyncRun, SyncRunRepository, TrackedRepository
 from integrations.sync.progress import run_snapshot, send_event, team_group
 from onboarding import consumers
 from onboarding.routing import websocket_urlpatterns
@@ -59,12 +59,13 @@ def acme():
     user = make_user("ada")
     team = make_team("Acme", user)
     for github_id, name in ((1, "acme/api"), (2, "acme/web")):
-        TrackedRepository.objects.create(team=team, github_id=github_id, full_name=name, prs_total=40)
+        TrackedRepository.objects.create(team=team, github_id=github_id, full_name=name)
     now = timezone.now()
     run = SyncRun.objects.create(
         team=team, reason="onboarding", started_at=now, heartbeat_at=now, heartbeat_note="acme/api: page 1 of 4"
     )
-    run.repositories.set(team.repositories.all())
+    for repo in team.repositories.all():
+        SyncRunRepository.objects.create(run=run, repository=repo, prs_total=40)
     return user, team, run
 
 
@@ -144,7 +145,7 @@ def test_the_first_message_is_a_snapshot_from_the_database(acme, layer):
     user, _, run = acme
     session = session_of(user)
     SyncRun.objects.filter(pk=run.pk).update(event_seq=7, members_synced=5)
-    TrackedRepository.objects.filter(full_name="acme/api").update(sync_status="syncing", prs_synced=12)
+    run.repository_rows.filter(repository__full_name="acme/api").update(status="syncing", prs_synced=12)
 
     async def scenario():
         communicator = socket(run.pk, session)
@@ -170,7 +171,8 @@ def test_events_arrive_rendered_once_each_in_order_and_older_ones_are_dropped(ac
         assert seq_of(await communicator.receive_from(timeout=5)) == 0
         stale = await sync_to_async(run_snapshot)(run)
         for synced in (10, 20, 30):
-            await sync_to_async(TrackedRepository.objects.filter(full_name="acme/api").update)(prs_synced=synced)
+            rows = run.repository_rows.filter(repository__full_name="acme/api")
+            await sync_to_async(rows.update)(prs_synced=synced)
             event = await sync_to_async(event_for)(run)
             assert await sync_to_async(send_event)(run.pk, team.pk, event)
         for seq, synced in ((1, 10), (2, 20), (3, 30)):

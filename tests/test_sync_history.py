@@ -127,7 +127,9 @@ def test_a_failed_repository_resumes_from_its_checkpoint(make_emulator, settings
     stored_before = repo.prs_synced
     assert 0 < stored_before < 450
     assert stored_before == PullRequest.objects.filter(repository=repo).count()
-    assert repo.checkpoint["cursor"]
+    row = run.repository_rows.get()
+    assert (row.status, row.prs_synced, row.prs_total) == ("failed", stored_before, 450)
+    assert row.checkpoint["cursor"]
     requests.delete(f"{server.url}/_emulator/faults", timeout=5)
     requests.post(f"{server.url}/_emulator/stats/reset", timeout=5)
 
@@ -139,6 +141,9 @@ def test_a_failed_repository_resumes_from_its_checkpoint(make_emulator, settings
     assert stored_repo(repo) == _expected(server, repo.full_name)
     # The retry continued after the last stored page instead of starting over.
     assert second.prs_written == 450 - stored_before
+    assert retry.repository_rows.get().prs_written == 450 - stored_before
+    # The failed run still shows its own figures.
+    assert run.repository_rows.get().prs_synced == stored_before
 
 
 def test_a_repository_deleted_on_github_fails_alone(make_emulator, settings):
@@ -186,10 +191,11 @@ def test_the_stored_count_is_exact_after_every_page(make_emulator, settings, mon
     seen = []
 
     def checked(function):
-        def wrapper(repository, *args, **kwargs):
-            shown = TrackedRepository.objects.get(pk=repository.pk).prs_synced
-            seen.append((shown, PullRequest.objects.filter(repository=repository).count()))
-            return function(repository, *args, **kwargs)
+        def wrapper(repository_or_row, *args, **kwargs):
+            repository_id = getattr(repository_or_row, "repository_id", repository_or_row.pk)
+            shown = TrackedRepository.objects.get(pk=repository_id).prs_synced
+            seen.append((shown, PullRequest.objects.filter(repository=repository_id).count()))
+            return function(repository_or_row, *args, **kwargs)
 
         return wrapper
 

@@ -8,8 +8,16 @@ import pytest
 import time_machine
 from django.test import Client
 
-from integrations.models import PullRequest, PullRequestReview, SyncRun, TrackedRepository
+from integrations.models import (
+    GitHubIntegration,
+    PullRequest,
+    PullRequestReview,
+    SyncRun,
+    SyncRunRepository,
+    TrackedRepository,
+)
 from integrations.sync.runner import run_sync
+from integrations.sync.start import start_sync
 from tests.base import connected_team, point_settings_at
 from tests.onboarding_base import make_team, make_user, sign_in
 
@@ -34,10 +42,14 @@ def acme(settings):
     return user, team
 
 
-def make_run(team, repos=None, **fields):
+def make_run(team, repos=None, progress=None, **fields):
+    """A run of ``repos`` (default: all the team's); ``progress`` maps a full name to its row's fields."""
     fields.setdefault("created_at", ago(600))
     run = SyncRun.objects.create(team=team, reason="onboarding", **fields)
-    run.repositories.set(team.repositories.all() if repos is None else repos)
+    repos = team.repositories.all() if repos is None else repos
+    progress = progress or {}
+    for repo in repos:
+        SyncRunRepository.objects.create(run=run, repository=repo, **progress.get(repo.full_name, {}))
     return run
 
 
@@ -98,13 +110,17 @@ def test_a_silent_run_is_stalled_with_the_servers_reason_and_retry_and_skip(clie
 
 def test_a_failed_run_shows_the_reason_what_to_do_retry_and_skip(client, acme):
     user, team = acme
-    api, web = team.repositories.order_by("full_name")
-    TrackedRepository.objects.filter(pk=api.pk).update(sync_status="complete", prs_synced=40, prs_total=40)
-    TrackedRepository.objects.filter(pk=web.pk).update(
-        sync_status="failed", prs_synced=10, prs_total=30, last_error="The GitHub token has no access to acme/web."
-    )
     run = make_run(
         team,
+        progress={
+            "acme/api": {"status": "complete", "prs_synced": 40, "prs_total": 40},
+            "acme/web": {
+                "status": "failed",
+                "prs_synced": 10,
+                "prs_total": 30,
+                "error": "The GitHub token has no access to acme/web.",
+            },
+        },
         started_at=ago(100),
         heartbeat_at=ago(50),
         finished_at=ago(50),
@@ -136,13 +152,23 @@ def test_an_interrupted_run_offers_retry(client, acme):
 
 def test_rows_show_progress_time_left_and_last_activity(client, acme):
     user, team = acme
-    api, web = team.repositories.order_by("full_name")
-    TrackedRepository.objects.filter(pk=api.pk).update(
-        sync_status="complete", prs_synced=100, prs_total=100, last_synced_at=ago(40)
+    # 120 PRs written in 60 s: 2 a second, so acme/web's 60 left take about 30 s.
+    make_run(
+        team,
+        started_at=ago(60),
+        heartbeat_at=ago(4),
+        heartbeat_note="acme/web: page 1 of 1",
+        progress={
+            "acme/api": {
+                "status": "complete",
+                "prs_synced": 100,
+                "prs_total": 100,
+                "prs_written": 100,
+                "finished_at": ago(40),
+            },
+            "acme/web": {"status": "syncing", "prs_synced": 20, "prs_total": 80, "prs_written": 20},
+        },
     )
-    TrackedRepository.objects.filter(pk=web.pk).update(sync_status="syncing", prs_synced=20, prs_total=80)
-    # 120 PRs in 60 s: 2 a second, so acme/web's 60 left take about 30 s.
-    make_run(team, started_at=ago(60), heartbeat_at=ago(4), heartbeat_note="acme/web: page 1 of 1")
     html = page(client, team, user)
     rows = words(re.search(r'<table id="sync-repos".*?</table>', html, re.S).group(0))
     assert "acme/api Complete 100 of 100 100% — 40 s ago" in rows
@@ -161,7 +187,6 @@ def test_a_succeeded_run_shows_a_summary_and_the_dashboard_link(client, acme):
     user, team = acme
     api, web = team.repositories.order_by("full_name")
     for repo, count in ((api, 3), (web, 2)):
-        TrackedRepository.objects.filter(pk=repo.pk).update(sync_status="complete", prs_synced=count, prs_total=count)
         for number in range(count):
             pr = PullRequest.objects.create(
                 repository=repo,
@@ -174,7 +199,16 @@ def test_a_succeeded_run_shows_a_summary_and_the_dashboard_link(client, acme):
             )
             PullRequestReview.objects.create(pull_request=pr, github_id=pr.github_id, state="APPROVED")
     make_run(
-        team, started_at=ago(150), heartbeat_at=ago(25), finished_at=ago(25), outcome="succeeded", members_synced=9
+        team,
+        started_at=ago(150),
+        heartbeat_at=ago(25),
+        finished_at=ago(25),
+        outcome="succeeded",
+        members_synced=9,
+        progress={
+            "acme/api": {"status": "complete", "prs_synced": 3, "prs_total": 3},
+            "acme/web": {"status": "complete", "prs_synced": 2, "prs_total": 2},
+        },
     )
     html = page(client, team, user)
     text = state_section(html)
@@ -246,8 +280,8 @@ def test_retry_and_skip_need_the_csrf_token(acme):
 
 def test_retry_with_nothing_incomplete_says_so(client, acme):
     user, team = acme
-    team.repositories.update(sync_status="complete")
-    run = make_run(team, outcome="failed", error="x", members_synced=3)
+    progress = {r.full_name: {"status": "complete"} for r in team.repositories.all()}
+    run = make_run(team, outcome="failed", error="x", members_synced=3, progress=progress)
     sign_in(client, user, team)
     response = client.post("/onboarding/sync/retry/", {"run": run.pk}, follow=True)
     assert response.redirect_chain == [(f"/onboarding/sync/?run={run.pk}", 302)]
@@ -269,12 +303,12 @@ def test_retry_starts_a_run_of_the_incomplete_repositories_that_completes(client
     point_settings_at(settings, server)
     team = connected_team(server)
     first, *rest = team.repositories.order_by("full_name")
-    TrackedRepository.objects.filter(pk=first.pk).update(sync_status="complete")
-    TrackedRepository.objects.filter(pk__in=[r.pk for r in rest]).update(sync_status="failed", last_error="boom")
-    failed = SyncRun.objects.create(
-        team=team, reason="onboarding", outcome="failed", error="2 of 3 failed.", members_synced=4
+    progress = {first.full_name: {"status": "complete"}} | {
+        r.full_name: {"status": "failed", "error": "boom"} for r in rest
+    }
+    failed = make_run(
+        team, outcome="failed", error="2 of 3 failed.", members_synced=4, created_at=ago(5), progress=progress
     )
-    failed.repositories.set(team.repositories.all())
     sign_in(client, team.members.get(), team)
 
     response = client.post("/onboarding/sync/retry/", {"run": failed.pk})
@@ -312,3 +346,89 @@ def test_an_event_is_rendered_once_for_every_page_open_on_it(acme, monkeypatch):
     progress_view.render_event(event | {"seq": 5}, now=NOW)
     progress_view.render_event(event, now=NOW, newer_run_id=run.pk + 1)  # what a page shows differs: rendered
     assert len(built) == 3
+
+
+def repo_rows(html):
+    return words(re.search(r'<table id="sync-repos".*?</table>', html, re.S).group(0))
+
+
+def test_a_full_resync_shows_every_repository_pending_with_its_own_zero_counts(client, acme):
+    user, team = acme
+    GitHubIntegration.objects.create(team=team, organization_login="acme")
+    done = {"status": "complete", "prs_synced": 265, "prs_total": 265, "prs_written": 265, "finished_at": ago(400)}
+    make_run(
+        team,
+        started_at=ago(500),
+        finished_at=ago(400),
+        outcome="succeeded",
+        progress={r.full_name: done for r in team.repositories.all()},
+    )
+    with time_machine.travel(NOW, tick=False):
+        run = start_sync(team, list(team.repositories.all()), reason="admin", full=True, enqueue=False)
+
+    rows = repo_rows(page(client, team, user, run=run.pk))
+    assert "acme/api Waiting to start 0 of ? — — —" in rows
+    assert "acme/web Waiting to start 0 of ? — — —" in rows
+    assert "265" not in rows
+
+
+def test_an_older_run_keeps_its_own_figures_after_a_newer_run_starts(client, acme):
+    user, team = acme
+    old = make_run(
+        team,
+        created_at=ago(300),
+        started_at=ago(300),
+        heartbeat_at=ago(200),
+        finished_at=ago(200),
+        outcome="superseded",
+        progress={"acme/api": {"status": "syncing", "prs_synced": 30, "prs_total": 90}},
+    )
+    make_run(
+        team,
+        created_at=ago(100),
+        started_at=ago(100),
+        heartbeat_at=ago(1),
+        progress={
+            "acme/api": {"status": "complete", "prs_synced": 90, "prs_total": 90},
+            "acme/web": {"status": "syncing", "prs_synced": 5, "prs_total": 50},
+        },
+    )
+    html = page(client, team, user, run=old.pk)
+    rows = repo_rows(html)
+    assert "acme/api Stopped 30 of 90 33%" in rows
+    assert "acme/web Not started 0 of ?" in rows
+    assert "Complete" not in rows and "Syncing" not in rows
+
+
+def test_a_failed_run_shows_repositories_it_never_reached_as_not_started(client, acme):
+    user, team = acme
+    make_run(
+        team,
+        started_at=ago(100),
+        finished_at=ago(50),
+        outcome="failed",
+        error="GitHub rejected the token.",
+        progress={
+            "acme/api": {"status": "failed", "prs_synced": 10, "prs_total": 40, "error": "GitHub rejected the token."}
+        },
+    )
+    rows = repo_rows(page(client, team, user))
+    assert "acme/api Failed GitHub rejected the token. 10 of 40 25%" in rows
+    assert "acme/web Not started 0 of ? — — —" in rows
+    assert "Waiting to start" not in rows
+
+
+def test_the_run_shows_its_overall_progress_and_time_left(client, acme):
+    user, team = acme
+    make_run(
+        team,
+        started_at=ago(60),
+        heartbeat_at=ago(1),
+        progress={
+            "acme/api": {"status": "complete", "prs_synced": 100, "prs_total": 100, "prs_written": 100},
+            "acme/web": {"status": "syncing", "prs_synced": 20, "prs_total": 300, "prs_written": 20},
+        },
+    )
+    text = words(re.search(r'<p id="sync-overall">.*?</p>', page(client, team, user), re.S).group(0))
+    # 120 written in 60 s: the 280 left take about 2 min 20 s.
+    assert text == "30% · 1 of 2 repositories complete · 120 of 400 pull requests · about 2 min left"

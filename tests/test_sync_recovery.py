@@ -178,9 +178,10 @@ def test_a_shut_down_worker_releases_its_run_and_the_next_delivery_resumes_it(te
     assert run.claim_token == ""
     assert requeued == [run.pk]
     repo = run.repositories.get()
+    row = run.repository_rows.get()
     stored = PullRequest.objects.filter(repository=repo).count()
-    assert stored == repo.prs_synced > 0
-    assert repo.checkpoint["cursor"]
+    assert stored == repo.prs_synced == row.prs_synced > 0
+    assert row.checkpoint["cursor"]
 
     resumed = run_sync(run.pk, message_id="redelivered")
 
@@ -221,3 +222,47 @@ def test_stopping_the_embedded_worker_mid_sync_interrupts_the_run_and_queues_it_
     resumed = run_sync(run.pk, message_id="next-worker")
     assert resumed.outcome == "succeeded", resumed.error
     assert resumed.prs_written == 600 - repo.prs_synced
+
+
+class RecordsRepositories(GitHubClient):
+    """The real client, noting the repository of every page of pull requests it fetches."""
+
+    fetched = []
+
+    def iter_pull_request_pages(self, owner, name, **kwargs):
+        for page in super().iter_pull_request_pages(owner, name, **kwargs):
+            type(self).fetched.append(f"{owner}/{name}")
+            yield page
+
+
+class ShutsDownOnceTheFirstRepositoryIsComplete(RecordsRepositories):
+    def iter_pull_request_pages(self, owner, name, **kwargs):
+        for n, page in enumerate(super().iter_pull_request_pages(owner, name, **kwargs)):
+            if n == 1 and len(set(self.fetched)) == 2:
+                # Fetching runs a page ahead of storing: the first repository completes meanwhile.
+                wait_for(lambda: SyncRun.objects.get().repository_rows.filter(status="complete").exists(), timeout=10)
+                CooperativeShutdown().before_worker_shutdown(None, None)
+            yield page
+
+
+def test_a_resumed_full_run_fetches_no_repository_it_already_completed(team):
+    first, second = team.repositories.order_by("full_name")
+    run = start_sync(team, [first, second], reason="cli", full=True, enqueue=False)
+    RecordsRepositories.fetched = []
+    try:
+        summary = run_sync(run.pk, client_class=ShutsDownOnceTheFirstRepositoryIsComplete, requeue=lambda _: None)
+    finally:
+        CooperativeShutdown().after_worker_shutdown(None, None)
+    assert summary.outcome == "interrupted"
+    statuses = dict(run.repository_rows.values_list("repository__full_name", "status"))
+    assert statuses == {first.full_name: "complete", second.full_name: "syncing"}
+    RecordsRepositories.fetched = []
+
+    resumed = run_sync(run.pk, message_id="redelivered", client_class=RecordsRepositories)
+
+    assert resumed.outcome == "succeeded", resumed.error
+    assert set(RecordsRepositories.fetched) == {second.full_name}
+    assert list(resumed.repositories) == [second.full_name]
+    for repo in (first, second):
+        repo.refresh_from_db()
+        assert repo.prs_synced == repo.prs_total == PullRequest.objects.filter(repository=repo).count()

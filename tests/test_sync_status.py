@@ -12,7 +12,14 @@ from django.template.loader import render_to_string
 from django_dramatiq.models import Task
 from dramatiq import Worker
 
-from integrations.models import GitHubCredential, GitHubIntegration, SyncRun, Team, TrackedRepository
+from integrations.models import (
+    GitHubCredential,
+    GitHubIntegration,
+    SyncRun,
+    SyncRunRepository,
+    Team,
+    TrackedRepository,
+)
 from integrations.sync.discrepancies import find_discrepancies, task_for_run
 from integrations.sync.start import start_sync
 from integrations.tasks import sync_historical_data_task
@@ -87,8 +94,9 @@ def codes(body):
 
 
 def test_every_field_of_a_running_sync(signed_in, team):
+    # The repositories' latest summaries say otherwise: the endpoint shows the run's own figures.
     api = TrackedRepository.objects.create(
-        team=team, github_id=1, full_name="acme/api", sync_status="syncing", prs_synced=40, prs_total=120
+        team=team, github_id=1, full_name="acme/api", sync_status="complete", prs_synced=120, prs_total=120
     )
     web = TrackedRepository.objects.create(
         team=team,
@@ -107,7 +115,19 @@ def test_every_field_of_a_running_sync(signed_in, team):
         heartbeat_note="acme/api: page 3 of 12",
         members_synced=12,
     )
-    run.repositories.set([web, api])
+    SyncRunRepository.objects.create(
+        run=run, repository=api, status="syncing", prs_synced=40, prs_total=120, prs_written=40, started_at=ago(90)
+    )
+    SyncRunRepository.objects.create(
+        run=run,
+        repository=web,
+        status="failed",
+        prs_synced=3,
+        prs_total=9,
+        error="The GitHub token has no access to acme/web.",
+        started_at=ago(95),
+        finished_at=ago(92),
+    )
     task = record_task(run, Task.STATUS_RUNNING, at=ago(100))
 
     body = status(signed_in).json()
@@ -135,7 +155,10 @@ def test_every_field_of_a_running_sync(signed_in, team):
                 "status": "syncing",
                 "prs_synced": 40,
                 "prs_total": 120,
+                "prs_written": 40,
                 "error": "",
+                "started_at": ago(90).isoformat(),
+                "finished_at": None,
                 "last_synced_at": None,
             },
             {
@@ -144,8 +167,11 @@ def test_every_field_of_a_running_sync(signed_in, team):
                 "status": "failed",
                 "prs_synced": 3,
                 "prs_total": 9,
+                "prs_written": 0,
                 "error": "The GitHub token has no access to acme/web.",
-                "last_synced_at": ago(3600).isoformat(),
+                "started_at": ago(95).isoformat(),
+                "finished_at": ago(92).isoformat(),
+                "last_synced_at": None,
             },
         ],
         "task": {"status": "running", "updated_at": ago(100).isoformat()},
@@ -369,7 +395,9 @@ def test_a_team_without_a_sync_gets_404(signed_in):
 
 def test_the_token_never_appears_in_the_json(signed_in, team):
     run = make_run(team, started_at=ago(300), heartbeat_at=ago(90), error="")
-    run.repositories.set([TrackedRepository.objects.create(team=team, github_id=1, full_name="acme/api")])
+    SyncRunRepository.objects.create(
+        run=run, repository=TrackedRepository.objects.create(team=team, github_id=1, full_name="acme/api")
+    )
     record_task(run, Task.STATUS_FAILED, at=ago(60))
 
     response = status(signed_in)

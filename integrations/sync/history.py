@@ -18,12 +18,12 @@ import logging
 import math
 from dataclasses import dataclass
 
-from django.db.models import Max
+from django.db.models import F, Max
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from integrations.github.errors import BadCredentials, GitHubError, RateLimited, TokenUnavailable
-from integrations.models import PullRequest, TrackedRepository
+from integrations.models import PullRequest, SyncRunRepository, TrackedRepository
 from integrations.shutdown import stop_here
 from integrations.sync.prefetch import Prefetched
 from integrations.sync.store import store_page
@@ -47,20 +47,22 @@ class RepositoryResult:
     mode: str = "full"
 
 
-def sync_repository_history(repository, run, *, client, lease):
-    """Sync one repository's pull requests and reviews, checkpointing after every page.
+def sync_repository_history(row, run, *, client, lease):
+    """Sync one repository of ``run`` (its ``SyncRunRepository`` row), checkpointing after every page.
 
     Returns a RepositoryResult; raises the client's typed errors,
     ``IncompleteSync``, or ``RunFenced`` when this worker no longer owns ``run``.
     """
-    for _, outcome in sync_repositories([repository], run, client=client, lease=lease):
+    for _, outcome in sync_repositories([row], run, client=client, lease=lease):
         if isinstance(outcome, Exception):
             raise outcome
         return outcome
 
 
-def sync_repositories(repositories, run, *, client, lease):
-    """Sync each repository in turn; yield ``(repository, RepositoryResult or the error that failed it)``.
+def sync_repositories(rows, run, *, client, lease):
+    """Sync each repository of ``rows`` (the run's ``SyncRunRepository`` rows, repository selected) in turn.
+
+    Yields ``(row, RepositoryResult or the error that failed it)``.
 
     GitHub is read in a background thread one page ahead of the database, across
     repositories too, so storing a page (and finishing a repository) overlaps the
@@ -69,34 +71,34 @@ def sync_repositories(repositories, run, *, client, lease):
     and the iteration ends. Raises ``RunFenced`` when this worker no longer owns ``run``.
     """
     current = None
-    fetching = _fetch(repositories, run, client)
+    fetching = _fetch(rows, run, client)
     with Prefetched(fetching, name=f"prefetch-run-{run.pk}", check=stop_here) as items:
         for item in items:
-            if current is None or item.repository.pk != current.repository.pk:
+            if current is None or item.row.pk != current.row.pk:
                 if current is not None:
-                    yield current.repository, current.finish()
-                current = _Pass(item.repository, item.checkpoint, run, client=client, lease=lease)
+                    yield current.row, current.finish()
+                current = _Pass(item.row, item.checkpoint, run, client=client, lease=lease)
             if isinstance(item.error, RUN_ERRORS):
-                yield current.repository, item.error
+                yield current.row, item.error
                 return
             current.take(item)
     if current is not None:
-        yield current.repository, current.finish()
+        yield current.row, current.finish()
 
 
 @dataclass
 class _Item:
-    repository: TrackedRepository
+    row: SyncRunRepository
     checkpoint: dict
     page: object = None
     error: Exception | None = None
 
 
-def _fetch(repositories, run, client):
+def _fetch(rows, run, client):
     """The fetching side (its own thread): every page of every repository's pass, in order."""
-    for repository in repositories:
-        checkpoint = _pass_checkpoint(repository, run)
-        owner, name = repository.owner_and_name
+    for row in rows:
+        checkpoint = _pass_checkpoint(row, run)
+        owner, name = row.repository.owner_and_name
         incremental = checkpoint["pass"] == "incremental"
         floor = parse_datetime(checkpoint["watermark"]) if incremental else None
         size_before = client.page_size
@@ -108,11 +110,11 @@ def _fetch(repositories, run, client):
                 owner, name, after=checkpoint["cursor"], direction="DESC" if incremental else "ASC"
             )
             for page in pages:
-                yield _Item(repository, checkpoint, page=page)
+                yield _Item(row, checkpoint, page=page)
                 if floor is not None and any(pr.updated_at < floor for pr in page.pull_requests):
                     break  # below the watermark: the rest was stored by an earlier pass
         except GitHubError as exc:
-            yield _Item(repository, checkpoint, error=exc)
+            yield _Item(row, checkpoint, error=exc)
             if isinstance(exc, RUN_ERRORS):
                 return
         finally:
@@ -120,12 +122,12 @@ def _fetch(repositories, run, client):
                 client.page_size = max(client.page_size, size_before)
 
 
-def _pass_checkpoint(repository, run):
-    """The pass in progress (to resume), or a new one: incremental after a completed pass, else full."""
-    checkpoint = dict(repository.checkpoint or {})
+def _pass_checkpoint(row, run):
+    """The run's pass in progress (to resume), or a new one: incremental after a completed pass, else full."""
+    checkpoint = dict(row.checkpoint or {})
     if checkpoint.get("pass"):
         return checkpoint
-    watermark = None if run.full else checkpoint.get("watermark")
+    watermark = None if run.full else (row.repository.checkpoint or {}).get("watermark")
     return {
         "pass": "incremental" if watermark else "full",
         "cursor": None,
@@ -138,16 +140,23 @@ def _pass_checkpoint(repository, run):
 class _Pass:
     """The storing side of one repository's pass (the sync's own thread)."""
 
-    def __init__(self, repository, checkpoint, run, *, client, lease):
-        self.repository, self.checkpoint, self.run = repository, checkpoint, run
+    def __init__(self, row, checkpoint, run, *, client, lease):
+        self.row, self.repository, self.checkpoint, self.run = row, row.repository, checkpoint, run
+        repository = self.repository
         self.client, self.lease = client, lease
         self.result = RepositoryResult(mode=checkpoint["pass"])
-        self.total = repository.prs_total
+        self.total = row.prs_total if row.prs_total is not None else repository.prs_total
         self.error = None
         self.floor = parse_datetime(checkpoint["watermark"]) if checkpoint["pass"] == "incremental" else None
         with lease.fenced(note=f"{repository.full_name}: starting"):
+            SyncRunRepository.objects.filter(pk=row.pk).update(
+                status=SyncRunRepository.Status.SYNCING,
+                checkpoint=checkpoint,
+                error="",
+                started_at=row.started_at or timezone.now(),
+            )
             TrackedRepository.objects.filter(pk=repository.pk).update(
-                sync_status=TrackedRepository.Status.SYNCING, checkpoint=checkpoint, last_error=""
+                sync_status=TrackedRepository.Status.SYNCING, last_error=""
             )
         logger.info(
             "[SYNC_TASK] run=%s repo=%s start (%s pass, resuming at page %s)",
@@ -166,16 +175,14 @@ class _Pass:
         prs = list(page.pull_requests)
         if self.floor is not None:
             prs = [pr for pr in prs if pr.updated_at >= self.floor]
-        _store_and_checkpoint(
-            self.repository, self.checkpoint, page, prs, self.result, client=self.client, lease=self.lease
-        )
+        _store_and_checkpoint(self.row, self.checkpoint, page, prs, self.result, client=self.client, lease=self.lease)
 
     def finish(self):
         """The RepositoryResult, or the error that failed the repository."""
         if self.error is not None:
             return self.error
         try:
-            synced = _finish_pass(self.repository, self.run, self.checkpoint, self.total or 0, lease=self.lease)
+            synced = _finish_pass(self.row, self.checkpoint, self.total or 0, lease=self.lease)
         except IncompleteSync as exc:
             return exc
         logger.info(
@@ -192,7 +199,8 @@ class _Pass:
         return self.result
 
 
-def _store_and_checkpoint(repository, checkpoint, page, prs, result, *, client, lease):
+def _store_and_checkpoint(row, checkpoint, page, prs, result, *, client, lease):
+    repository = row.repository
     checkpoint["page"] += 1
     checkpoint["cursor"] = page.end_cursor
     newest = max((pr.updated_at for pr in prs), default=None)
@@ -202,9 +210,14 @@ def _store_and_checkpoint(repository, checkpoint, page, prs, result, *, client, 
     with lease.fenced(note=note):
         written, reviews = store_page(repository, prs)
         synced = PullRequest.objects.filter(repository=repository).count()
-        TrackedRepository.objects.filter(pk=repository.pk).update(
-            checkpoint=checkpoint, prs_synced=synced, prs_total=page.total_count
+        SyncRunRepository.objects.filter(pk=row.pk).update(
+            checkpoint=checkpoint,
+            prs_synced=synced,
+            prs_total=page.total_count,
+            prs_written=F("prs_written") + written,
+            reviews_written=F("reviews_written") + reviews,
         )
+        TrackedRepository.objects.filter(pk=repository.pk).update(prs_synced=synced, prs_total=page.total_count)
     result.pages += 1
     result.prs_written += written
     result.reviews_written += reviews
@@ -212,12 +225,14 @@ def _store_and_checkpoint(repository, checkpoint, page, prs, result, *, client, 
         lease.publisher.publish()
 
 
-def _finish_pass(repository, run, checkpoint, total, *, lease):
+def _finish_pass(row, checkpoint, total, *, lease):
     """Complete the repository if nothing is missing, with its new watermark; returns how many PRs are stored."""
+    repository = row.repository
     synced = PullRequest.objects.filter(repository=repository).count()
     if synced < total:
         # Start over with a full pass next time: something was skipped.
         with lease.fenced():
+            SyncRunRepository.objects.filter(pk=row.pk).update(checkpoint={}, prs_synced=synced, prs_total=total)
             TrackedRepository.objects.filter(pk=repository.pk).update(checkpoint={}, prs_synced=synced, prs_total=total)
         raise IncompleteSync(
             f"GitHub reports {total} pull requests in {repository.full_name} but only {synced} were stored. "
@@ -227,14 +242,23 @@ def _finish_pass(repository, run, checkpoint, total, *, lease):
     if watermark is None and synced:
         newest = PullRequest.objects.filter(repository=repository).aggregate(m=Max("updated_at"))["m"]
         watermark = newest.isoformat() if newest else None
+    now = timezone.now()
     with lease.fenced(note=f"{repository.full_name}: complete"):
+        SyncRunRepository.objects.filter(pk=row.pk).update(
+            status=SyncRunRepository.Status.COMPLETE,
+            checkpoint={},
+            prs_synced=synced,
+            prs_total=total,
+            error="",
+            finished_at=now,
+        )
         TrackedRepository.objects.filter(pk=repository.pk).update(
             checkpoint={"watermark": watermark},
             sync_status=TrackedRepository.Status.COMPLETE,
             prs_synced=synced,
             prs_total=total,
             last_error="",
-            last_synced_at=timezone.now(),
+            last_synced_at=now,
         )
     return synced
 

@@ -16,7 +16,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.utils import timezone
 
-from integrations.models import RunState, SyncRun
+from integrations.models import RunState, SyncRun, SyncRunRepository
 
 logger = logging.getLogger("integrations.sync")
 
@@ -55,21 +55,35 @@ def describe_state(run, now=None):
     return RunState(state.state, f"{state.reason} {fact}")
 
 
+def repository_status(run, row):
+    """The row's status as the run's page says it: a run that ended without reaching a repository never started it."""
+    ended = run.outcome and run.outcome != SyncRun.Outcome.INTERRUPTED
+    if ended and row.status == SyncRunRepository.Status.PENDING:
+        return "not_started"
+    if ended and row.status == SyncRunRepository.Status.SYNCING:
+        return "stopped"
+    return row.status
+
+
 def run_snapshot(run, now=None):
     """A JSON-able picture of the run and its repositories, read from the database."""
     now = now or timezone.now()
     state = describe_state(run, now)
     repos = [
         {
-            "id": r.pk,
-            "full_name": r.full_name,
-            "status": r.sync_status,
+            "id": r.repository_id,
+            "full_name": r.repository.full_name,
+            "status": repository_status(run, r),
             "prs_synced": r.prs_synced,
             "prs_total": r.prs_total,
-            "error": r.last_error,
-            "last_synced_at": r.last_synced_at.isoformat() if r.last_synced_at else None,
+            "prs_written": r.prs_written,
+            "error": r.error,
+            "started_at": r.started_at.isoformat() if r.started_at else None,
+            "finished_at": r.finished_at.isoformat() if r.finished_at else None,
+            # When this run completed the repository.
+            "last_synced_at": r.finished_at.isoformat() if r.finished_at and r.status == "complete" else None,
         }
-        for r in run.repositories.order_by("full_name")
+        for r in run.repository_rows.select_related("repository").order_by("repository__full_name")
     ]
     return {
         "run_id": run.pk,

@@ -5,10 +5,11 @@ import time
 from dataclasses import dataclass, field
 
 from django.db import DatabaseError, InterfaceError, OperationalError
+from django.utils import timezone
 from dramatiq.middleware import Shutdown
 
 from integrations.github import errors
-from integrations.models import GitHubIntegration, SyncRun, TrackedRepository
+from integrations.models import GitHubIntegration, SyncRun, SyncRunRepository, TrackedRepository
 from integrations.sync.history import RUN_ERRORS, IncompleteSync, sync_repositories
 from integrations.sync.lease import RunFenced, RunLease
 from integrations.sync.members import sync_github_members
@@ -47,13 +48,18 @@ def run_sync(run_id, *, message_id="", client_class=None, requeue=None):
         logger.info("[SYNC_TASK] run=%s message=%s: run %s; this delivery exits", run_id, message_id, why)
         return None
     run = lease.run
-    repos = list(run.repositories.order_by("full_name"))
+    # A resumed delivery goes on where the last one stopped: repositories it completed are not fetched again.
+    rows = list(
+        run.repository_rows.select_related("repository")
+        .exclude(status=SyncRunRepository.Status.COMPLETE)
+        .order_by("repository__full_name")
+    )
     logger.info(
         "[SYNC_TASK] entry run=%s team=%s reason=%s repos=%s message=%s attempt=%s",
         run.pk,
         run.team_id,
         run.reason,
-        [r.full_name for r in repos],
+        [r.repository.full_name for r in rows],
         message_id,
         run.attempts,
     )
@@ -63,7 +69,7 @@ def run_sync(run_id, *, message_id="", client_class=None, requeue=None):
     lease.publisher.publish(force=True)
     try:
         with lease.heartbeating():
-            _run(lease, run, repos, summary, client_class)
+            _run(lease, run, rows, summary, client_class)
     except RunFenced:
         logger.info("[SYNC_TASK] run=%s was superseded or taken over; this worker stops", run.pk)
         return None
@@ -102,7 +108,7 @@ def run_sync(run_id, *, message_id="", client_class=None, requeue=None):
     return summary
 
 
-def _run(lease, run, repos, summary, client_class):
+def _run(lease, run, rows, summary, client_class):
     try:
         integration = GitHubIntegration.objects.select_related("team").get(team_id=run.team_id)
         token = integration.get_access_token()
@@ -128,13 +134,14 @@ def _run(lease, run, repos, summary, client_class):
             except REPOSITORY_ERRORS as exc:
                 summary.repositories["members"] = str(exc)
             lease.publisher.publish(force=True)
-        for repo, outcome in sync_repositories(repos, run, client=client, lease=lease):
+        for row, outcome in sync_repositories(rows, run, client=client, lease=lease):
+            repo = row.repository
             if isinstance(outcome, RUN_ERRORS):
-                _fail_repository(lease, repo, str(outcome))
+                _fail_repository(lease, row, str(outcome))
                 return _finish(lease, summary, SyncRun.Outcome.FAILED, str(outcome))
             if isinstance(outcome, REPOSITORY_ERRORS):
                 logger.warning("[SYNC_TASK] run=%s repo=%s failed: %s", run.pk, repo.full_name, outcome)
-                _fail_repository(lease, repo, _repository_error(repo, outcome))
+                _fail_repository(lease, row, _repository_error(repo, outcome))
                 summary.repositories[repo.full_name] = _repository_error(repo, outcome)
             else:
                 summary.repositories[repo.full_name] = "complete"
@@ -161,9 +168,12 @@ def _repository_error(repo, exc):
     return str(exc)
 
 
-def _fail_repository(lease, repo, message):
+def _fail_repository(lease, row, message):
     with lease.fenced():
-        TrackedRepository.objects.filter(pk=repo.pk).update(
+        SyncRunRepository.objects.filter(pk=row.pk).update(
+            status=SyncRunRepository.Status.FAILED, error=message[:2000], finished_at=timezone.now()
+        )
+        TrackedRepository.objects.filter(pk=row.repository_id).update(
             sync_status=TrackedRepository.Status.FAILED, last_error=message[:2000]
         )
 

@@ -3,9 +3,10 @@
 import logging
 
 from django.db import transaction
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
-from integrations.models import SyncRun, Team, TrackedRepository
+from integrations.models import SyncRun, SyncRunRepository, Team, TrackedRepository
 
 logger = logging.getLogger("integrations.sync")
 
@@ -20,8 +21,9 @@ class SyncNotStarted(Exception):
 def start_sync(team, repositories, *, reason, full=False, include_members=True, enqueue=True, replaces=None):
     """Create a SyncRun for ``repositories`` of ``team``, supersede older active runs of them, enqueue it.
 
-    ``full`` discards the repositories' checkpoints and watermarks, so every
-    pull request is fetched again. ``enqueue=False`` is for the CLI's
+    Each repository gets a row of its own in the run (pending, zero counts).
+    It resumes the pass an earlier run of it left unfinished, unless ``full``,
+    which fetches every pull request again. ``enqueue=False`` is for the CLI's
     ``--inline``, which runs the actor's work in its own process. ``replaces``
     (a run the caller saw stalled) makes the start conditional: if another
     start replaced that run meanwhile, this one raises SyncNotStarted instead
@@ -48,7 +50,6 @@ def start_sync(team, repositories, *, reason, full=False, include_members=True, 
         if replaces is not None and not SyncRun.objects.filter(pk=replaces.pk, outcome__in=RESUMABLE).exists():
             raise SyncNotStarted(f"Run {replaces.pk} was already replaced or finished.")
         run = SyncRun.objects.create(team=team, reason=reason, full=full, include_members=include_members)
-        run.repositories.set(repos)
         older = SyncRun.objects.filter(team=team, outcome__in=RESUMABLE).exclude(pk=run.pk)
         if repos:
             older = older.filter(repositories__in=repos)
@@ -56,13 +57,18 @@ def start_sync(team, repositories, *, reason, full=False, include_members=True, 
             older = older.filter(repositories__isnull=True)
         superseded = list(older.values_list("pk", flat=True).distinct())
         if superseded:
+            # Waits for a page the older run's worker is storing (its fenced write
+            # holds the run row), so the checkpoints read below are its last ones.
             SyncRun.objects.filter(pk__in=superseded, outcome__in=RESUMABLE).update(
                 outcome=SyncRun.Outcome.SUPERSEDED, superseded_by=run, finished_at=timezone.now()
             )
-        fields = {"sync_status": TrackedRepository.Status.PENDING}
-        if full:
-            fields["checkpoint"] = {}
-        TrackedRepository.objects.filter(pk__in=[r.pk for r in repos]).update(**fields)
+        resume = {} if full else passes_in_progress(repos)
+        SyncRunRepository.objects.bulk_create(
+            [SyncRunRepository(run=run, repository=r, checkpoint=resume.get(r.pk, {})) for r in repos]
+        )
+        TrackedRepository.objects.filter(pk__in=[r.pk for r in repos]).update(
+            sync_status=TrackedRepository.Status.PENDING
+        )
         # Enqueue only once the run is committed, or a fast worker finds no row.
         if enqueue:
             transaction.on_commit(lambda: _enqueue(run, sync_historical_data_task))
@@ -78,6 +84,33 @@ def start_sync(team, repositories, *, reason, full=False, include_members=True, 
     return run
 
 
+def incomplete_repositories(run):
+    """The repositories ``run`` did not complete (what a Retry or a recovery of it syncs)."""
+    rows = run.repository_rows.exclude(status=SyncRunRepository.Status.COMPLETE)
+    return list(TrackedRepository.objects.filter(pk__in=rows.values("repository_id")))
+
+
+def passes_in_progress(repositories):
+    """{repository id: checkpoint} of each repository whose latest run left a pass unfinished."""
+    latest = SyncRunRepository.objects.filter(repository=OuterRef("pk")).order_by("-run_id")
+    latest_ids = (
+        TrackedRepository.objects.filter(pk__in=[r.pk for r in repositories])
+        .annotate(row=Subquery(latest.values("pk")[:1]))
+        .values_list("row", flat=True)
+    )
+    rows = SyncRunRepository.objects.filter(pk__in=[pk for pk in latest_ids if pk is not None])
+    return {
+        row.repository_id: row.checkpoint
+        for row in rows.exclude(status=SyncRunRepository.Status.COMPLETE)
+        if row.checkpoint.get("pass")
+    }
+
+
 def _enqueue(run, actor):
     message = actor.send(run.pk)
-    SyncRun.objects.filter(pk=run.pk, message_id="").update(message_id=message.message_id)
+    SyncRun.objects.filter(pk=run.pk, message_id="").update(**message_fields(message))
+
+
+def message_fields(message):
+    """What a run records of the message that will run it (the watcher looks the broker key up)."""
+    return {"message_id": message.message_id, "broker_key": message.options.get("redis_message_id", "")}

@@ -1,4 +1,5 @@
-"""The watcher: pushes stall transitions to open pages, and recovers a run whose worker died.
+"""The watcher: pushes state changes to open pages, recovers a run whose worker died, and queues
+again a waiting run whose message was lost.
 
 It must not run inside a Dramatiq worker, because it would die with the very
 worker whose death it has to notice. Production runs it as its own process
@@ -17,9 +18,10 @@ from django.db import close_old_connections
 from django.db.models import F
 from django.utils import timezone
 
-from integrations.models import SyncRun, TrackedRepository
+from integrations.models import SyncRun
+from integrations.sync.lost import check_waiting_runs, waiting_runs
 from integrations.sync.progress import run_snapshot, send_event
-from integrations.sync.start import SyncNotStarted, start_sync
+from integrations.sync.start import SyncNotStarted, incomplete_repositories, start_sync
 from integrations.workers import live_worker_count
 
 logger = logging.getLogger("integrations.sync")
@@ -53,6 +55,12 @@ class Watcher:
                 new = self._recover(run)
                 if new is not None:
                     recovered.append(new)
+        if workers is None:
+            workers = _live_workers()
+        if workers:
+            # Workers are alive to run what waits: find the waiting runs whose message was lost.
+            for run in check_waiting_runs(waiting_runs().filter(created_at__gte=recent), now):
+                self._push(SyncRun.objects.get(pk=run.pk))
         # Forget runs that are no longer active.
         active = set(runs.values_list("pk", flat=True))
         self._seen = {pk: s for pk, s in self._seen.items() if pk in active}
@@ -64,7 +72,7 @@ class Watcher:
         send_event(run.pk, run.team_id, run_snapshot(run))
 
     def _recover(self, run):
-        repos = list(run.repositories.exclude(sync_status=TrackedRepository.Status.COMPLETE))
+        repos = incomplete_repositories(run)
         if not repos and not run.include_members:
             repos = list(run.repositories.all())
         try:

@@ -11,8 +11,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from integrations.models import SyncRun, TrackedRepository
-from integrations.sync.start import SyncNotStarted, start_sync
+from integrations.models import SyncRun
+from integrations.sync.start import SyncNotStarted, incomplete_repositories, start_sync
 from onboarding.progress_view import load_progress_context
 from onboarding.views._helpers import team_required
 
@@ -49,7 +49,7 @@ def sync_progress(request):
 def retry_sync(request):
     """Start a new run of what the given run left incomplete, then show it."""
     run = _team_run(request, request.POST.get("run", ""))
-    incomplete = list(run.repositories.exclude(sync_status=TrackedRepository.Status.COMPLETE))
+    incomplete = incomplete_repositories(run)
     members_missing = run.include_members and run.members_synced is None
     if not incomplete and not members_missing:
         messages.info(request, "Everything this sync covers is already complete: there is nothing to retry.")

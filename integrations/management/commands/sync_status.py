@@ -5,6 +5,7 @@ from django.utils import timezone
 
 from integrations.management.commands._common import get_team
 from integrations.models import SyncRun
+from integrations.sync.progress import repository_status
 
 
 class Command(BaseCommand):
@@ -31,9 +32,10 @@ class Command(BaseCommand):
                 f"{run.pk:>6}  {run.team.slug[:16]:<16} {run.reason:<10} {state.state:<11} {age:>9}  "
                 f"{state.reason or run.heartbeat_note}"
             )
-            for repo in run.repositories.order_by("full_name"):
-                total = repo.prs_total if repo.prs_total is not None else "?"
-                error = f"  {repo.last_error}" if repo.last_error else ""
+            for row in run.repository_rows.select_related("repository").order_by("repository__full_name"):
+                total = row.prs_total if row.prs_total is not None else "?"
+                error = f"  {row.error}" if row.error else ""
+                status = repository_status(run, row)
                 self.stdout.write(
-                    f"{'':>8}{repo.full_name:<40} {repo.sync_status:<9} {repo.prs_synced} of {total}{error}"
+                    f"{'':>8}{row.repository.full_name:<40} {status:<11} {row.prs_synced} of {total}{error}"
                 )
