@@ -1,4 +1,4 @@
-"""What Linux's /proc says about a process: its descendants, its CPU time, whether it is a zombie."""
+"""What Linux's /proc says about a process: its descendants, its CPU time, whether it is a zombie, its TCP peers."""
 
 import os
 from pathlib import Path
@@ -8,11 +8,18 @@ def process_tree(pid):
     """``pid`` and its live descendants, parents first."""
     found = [pid]
     for parent in found:
-        for task in Path(f"/proc/{parent}/task").glob("*"):
-            try:
-                found += [int(child) for child in (task / "children").read_text().split()]
-            except OSError:
-                pass
+        found += [child for child in children(parent) if child not in found]
+    return found
+
+
+def children(pid):
+    """The live child processes of ``pid``."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(child) for child in (task / "children").read_text().split()]
+        except OSError:
+            pass
     return list(dict.fromkeys(found))
 
 
@@ -61,3 +68,27 @@ def send_signal(pid, sig):
         os.kill(pid, sig)
     except ProcessLookupError:
         pass
+
+
+def tcp_peer_ports(pid):
+    """Remote ports of ``pid``'s established TCP connections (IPv4 and IPv6); empty once it is gone."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").glob("*"):
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    ports = set()
+    for table in ("tcp", "tcp6"):
+        try:
+            lines = Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            # sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode ...
+            fields = line.split()
+            if fields[3] == "01" and fields[9] in inodes:  # 01: ESTABLISHED
+                ports.add(int(fields[2].rsplit(":", 1)[1], 16))
+    return ports

@@ -6,7 +6,10 @@
   ends its whole process tree (``rundramatiq`` execs ``dramatiq``, which forks
   the process that runs the actor).
 - ``Watcher``: the Procfile's ``watcher`` line (``manage.py sync_watcher``).
-- ``Background``: the workers and watchers of one environment, ended together.
+- ``Supervisor``: ``supervisord`` with ``deploy/supervisord.conf``, which runs
+  the three under supervision and starts again one that exits.
+- ``Background``: the workers, watchers and supervisors of one environment,
+  ended together.
 - ``RedisServer``: a private ``redis-server`` on a free port, to restart
   without disturbing anyone else's Redis.
 
@@ -114,6 +117,20 @@ class Process:
             self.popen.kill()
             self.popen.wait(self.KILL_TIMEOUT)
 
+    def kill(self):
+        """SIGKILL the whole tree at once, as a machine or the OOM killer would: nothing gets to clean up."""
+        pids = proc.process_tree(self.popen.pid)
+        for pid in pids:  # frozen first, so no process reacts to another's death
+            proc.send_signal(pid, signal.SIGSTOP)
+        for pid in pids:
+            proc.send_signal(pid, signal.SIGKILL)
+        self.popen.wait(10)
+        deadline = time.monotonic() + 10
+        while not all(proc.is_zombie(pid) for pid in pids[1:]):
+            if time.monotonic() > deadline:
+                raise ServerError(f"{self.name}: processes of its tree still alive 10 s after SIGKILL")
+            time.sleep(0.05)
+
     def log(self, chars=None):
         """The process's output so far: its last ``chars`` characters (default ``LOG_CHARS``)."""
         chars = chars or self.LOG_CHARS
@@ -158,10 +175,15 @@ class Daphne(Process):
         return self.wait_until(self._answers, f"answer on {self.url}", timeout or self.START_TIMEOUT)
 
     def _answers(self):
-        try:
-            return requests.get(f"{self.url}/accounts/login/", timeout=2).status_code == 200
-        except requests.RequestException:
-            return False
+        return login_page_answers(self.url)
+
+
+def login_page_answers(url):
+    """Whether the app at ``url`` serves its login page."""
+    try:
+        return requests.get(f"{url}/accounts/login/", timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
 
 
 class Worker(Process):
@@ -188,20 +210,6 @@ class Worker(Process):
         """Whether this worker's log shows it took ``run_id``."""
         return f"[SYNC_TASK] entry run={run_id} " in self._output()
 
-    def kill(self):
-        """SIGKILL the whole tree at once, as a machine or the OOM killer would: nothing gets to clean up."""
-        pids = proc.process_tree(self.popen.pid)
-        for pid in pids:  # frozen first, so no process reacts to another's death
-            proc.send_signal(pid, signal.SIGSTOP)
-        for pid in pids:
-            proc.send_signal(pid, signal.SIGKILL)
-        self.popen.wait(10)
-        deadline = time.monotonic() + 10
-        while not all(proc.is_zombie(pid) for pid in pids[1:]):
-            if time.monotonic() > deadline:
-                raise ServerError(f"{self.name}: processes of its tree still alive 10 s after SIGKILL")
-            time.sleep(0.05)
-
     def terminate(self, wait=True, timeout=30):
         """SIGTERM to the ``rundramatiq`` process, as a process manager stops it (and waits for it to exit)."""
         self.popen.send_signal(signal.SIGTERM)
@@ -221,11 +229,64 @@ class Watcher(Process):
         return self.wait_until(lambda: started in self._output(), "start in its log", timeout, interval=0.05)
 
 
-class Background:
-    """The worker and watcher processes of one environment, named in the order they start.
+class Supervisor(Process):
+    """``supervisord -c deploy/supervisord.conf``: the Procfile's web, worker and watcher under supervision.
 
-    ``stop()`` kills the workers (one shutting down gracefully would requeue its run) and stops the
-    watchers, the last started first.
+    The programs inherit ``env``, with a free ``PORT`` (daphne's, at ``url``) and this interpreter's
+    ``bin/`` first on ``PATH`` (the config's ``python`` and ``daphne``); ``VAR_DIR`` (created here) holds
+    supervisord's pid file and control socket. ``start()`` returns once daphne answers. The log is
+    supervisord's output: its own lines and every program's. ``kill()`` ends the whole tree at once;
+    ``stop()`` is supervisord's own shutdown (each program stopped as the config says).
+    """
+
+    CONFIG = ROOT / "deploy" / "supervisord.conf"
+    START_TIMEOUT = 60
+    STOP_TIMEOUT = 90  # beyond the worker's stopwaitsecs
+
+    def __init__(self, env, log_dir, *, name="supervisord", port=None):
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.bin_dir = Path(sys.executable).parent
+        env = {**env, "PORT": str(self.port), "PATH": os.pathsep.join([str(self.bin_dir), env.get("PATH", os.defpath)])}
+        super().__init__(name, [str(self.bin_dir / "supervisord"), "-c", str(self.CONFIG)], env, log_dir)
+
+    def start(self, timeout=None):
+        Path(self.env["VAR_DIR"]).mkdir(parents=True, exist_ok=True)
+        super().start()
+        return self.wait_until(
+            lambda: login_page_answers(self.url), f"answer on {self.url}", timeout or self.START_TIMEOUT
+        )
+
+    def ctl(self, *args, timeout=30):
+        """``supervisorctl -c deploy/supervisord.conf <args>`` against this supervisord: its output."""
+        result = subprocess.run(
+            [str(self.bin_dir / "supervisorctl"), "-c", str(self.CONFIG), *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        return result.stdout + result.stderr
+
+    def program_pid(self, program):
+        """The pid of ``program`` (``web``, ``worker``, ``watcher``) as supervisord says; 0 while it is not running."""
+        output = self.ctl("pid", program).strip()
+        if not output.isdigit():
+            raise ServerError(f"supervisorctl pid {program}: {output}")
+        return int(output)
+
+    def worker_processes(self):
+        """The pids of the ``worker`` program's Dramatiq worker processes (the children of ``rundramatiq``)."""
+        main = self.program_pid("worker")
+        return proc.children(main) if main else []
+
+
+class Background:
+    """The worker, watcher and supervisor processes of one environment, named in the order they start.
+
+    ``stop()`` kills the workers and supervisors (one shutting down gracefully would requeue its run) and
+    stops the watchers, the last started first.
     """
 
     def __init__(self, env, log_dir):
@@ -250,9 +311,15 @@ class Background:
         self.processes.append(watcher)
         return watcher.start()
 
+    def start_supervised(self):
+        """``supervisord`` running the Procfile's processes (``Supervisor``), once its daphne answers."""
+        supervisor = Supervisor(self.env, self.log_dir, name=self._name("supervisord"))
+        self.processes.append(supervisor)
+        return supervisor.start()
+
     def stop(self):
         for process in reversed(self.processes):
-            if isinstance(process, Worker) and process.alive():
+            if isinstance(process, (Worker, Supervisor)) and process.alive():
                 process.kill()
             else:
                 process.stop()

@@ -99,8 +99,13 @@ class LiveApp:
     def start_watcher(self, *extra):
         return self.background.start_watcher(*extra)
 
+    def start_supervised(self):
+        """``supervisord`` with ``deploy/supervisord.conf`` (``harness.processes.Supervisor``): its own daphne
+        (at its ``url``), worker and watcher, once the daphne answers. Killed with the workers."""
+        return self.background.start_supervised()
+
     def stop_workers(self):
-        """Kill the workers and stop the watchers (daphne stays): a test leaves nothing running."""
+        """Kill the workers and supervisors, stop the watchers (daphne stays): a test leaves nothing running."""
         self.background.stop()
 
     def stop(self):
