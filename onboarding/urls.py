@@ -19,4 +19,5 @@ urlpatterns = [
     path("sync/status/", status.sync_status, name="sync_status"),
     path("dashboard/", dashboard.dashboard, name="dashboard"),
     path("dashboard/sync/", dashboard.sync_now, name="sync_now"),
+    path("dashboard/untrack/", dashboard.untrack_repo, name="untrack_repo"),
 ]

@@ -1,7 +1,7 @@
 """The dashboard: the team's synced repositories with their counts, and what a team does with them.
 
-Sync now (the whole team, or one repository) acts on the team's own
-repositories only; the work is in ``integrations``.
+Sync now (the whole team, or one repository) and Stop tracking act on the
+team's own repositories only; the work is in ``integrations``.
 """
 
 from django.contrib import messages
@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 
 from integrations.models import SyncRun
 from integrations.sync.start import SyncNotStarted, start_sync
+from integrations.tracking import UntrackRefused, untrack_repository
 from onboarding.views._helpers import team_required
 
 
@@ -69,3 +70,21 @@ def sync_now(request):
         messages.error(request, f"The sync could not start: {exc}")
         return redirect("onboarding:dashboard")
     return redirect(f"{reverse('onboarding:sync_progress')}?run={run.pk}")
+
+
+@require_POST
+@team_required
+def untrack_repo(request):
+    """Stop tracking the repository ``repo``, with its pull requests and reviews, unless a sync includes it."""
+    repository = _team_repository(request, request.POST.get("repo", ""))
+    try:
+        untracked = untrack_repository(request.team, repository)
+    except UntrackRefused as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request,
+            f"{untracked.full_name} is no longer tracked: its {untracked.pull_requests} pull requests "
+            f"and {untracked.reviews} reviews were deleted.",
+        )
+    return redirect("onboarding:dashboard")
