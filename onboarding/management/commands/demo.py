@@ -26,6 +26,7 @@ ORGANIZATION = "acme"
 # The OAuth app the demo registers with its emulator; meaningless anywhere else.
 DEMO_CLIENT_ID = "onboarding-sync-demo"
 DEMO_CLIENT_SECRET = "onboarding-sync-demo-secret"
+DEMO_PASSWORD = "demo"
 
 
 class Command(BaseCommand):
@@ -83,7 +84,7 @@ class Command(BaseCommand):
                 self.style.SUCCESS(
                     "\n"
                     f"  Open        {url}/accounts/login/\n"
-                    f"  Log in as   {user.username} / demo   (admin: {url}/admin/)\n"
+                    f"  Log in as   {user.username} / {DEMO_PASSWORD}   (admin: {url}/admin/)\n"
                     f"  GitHub      emulator at {emulator.url}: organisation '{ORGANIZATION}' (seed {seed}),\n"
                     f"              {latency_ms} ms per answer; connect it from the onboarding pages\n"
                     "  Stop with   Ctrl-C\n"
@@ -125,11 +126,15 @@ def _point_github_at(base_url):
 
 
 def _demo_user():
-    """The user ``demo`` with the password ``demo`` (and the admin), created or reset."""
-    user, _ = get_user_model().objects.get_or_create(username="demo")
+    """The user ``demo`` with the password ``demo`` (and the admin), created, or reset if its password changed."""
+    user, created = get_user_model().objects.get_or_create(username="demo")
     user.is_staff = True
     user.is_superuser = True
-    user.set_password("demo")
+    # Setting the password again, even to the same one, makes a new hash and so signs
+    # out every browser signed in as demo (sessions carry a hash of it): a restart of
+    # the demo keeps them signed in unless the password really has to be reset.
+    if created or not user.check_password(DEMO_PASSWORD):
+        user.set_password(DEMO_PASSWORD)
     user.save()
     return user
 
