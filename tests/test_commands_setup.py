@@ -1,4 +1,4 @@
-"""The developer commands: scripts/run-tests' service detection, and manage.py demo: its entry and restarts."""
+"""The developer commands: scripts/run-tests' service detection, and manage.py demo: its entry, pace and restarts."""
 
 import os
 import socket
@@ -12,7 +12,12 @@ import pytest
 import requests
 from django.contrib.auth import get_user_model
 
-from onboarding.management.commands.demo import _demo_user
+from integrations.emulator.server import EmulatorServer
+from integrations.sync.runner import run_sync
+from integrations.sync.start import start_sync
+from onboarding.management.commands.demo import DEFAULT_LATENCY_MS, _demo_user, demo_world
+from tests.base import connected_team, point_settings_at
+from tests.conftest import TEST_TOKEN
 from tests.onboarding_base import fast_passwords  # noqa: F401
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,6 +93,24 @@ def test_demo_refuses_production_mode():
 
     assert result.returncode != 0
     assert "REDIS_URL is set" in result.stderr
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_demos_default_latency_makes_a_sync_of_its_organisation_last_20_to_40_seconds(settings):
+    # Counted at no latency: the sync's time at the default is its number of requests times the latency.
+    server = EmulatorServer(demo_world(seed=1), tokens=(TEST_TOKEN,)).start()
+    try:
+        point_settings_at(settings, server)
+        team = connected_team(server)
+        run = start_sync(team, list(team.repositories.all()), reason="onboarding", enqueue=False)
+        summary = run_sync(run.pk, message_id="test")
+    finally:
+        server.stop()
+
+    assert summary.outcome == "succeeded", summary.error
+    assert team.repositories.count() == 12
+    assert 20 <= summary.requests * DEFAULT_LATENCY_MS / 1000 <= 40, summary.requests
+    assert f"(default {DEFAULT_LATENCY_MS}:" in _manage("demo", "--help").stdout
 
 
 @contextmanager
