@@ -8,23 +8,35 @@ from integrations.models import Team
 
 
 class TeamForm(forms.Form):
+    """A new team's name: one the ``user`` does not already have among their teams, whatever its case."""
+
     name = forms.CharField(max_length=100, label="Team name", strip=True)
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
 
     def clean_name(self):
         name = self.cleaned_data["name"]
         if not slugify(name):
             raise forms.ValidationError("Use at least one letter or digit in the name.")
+        # Among the user's own teams only: other people's team names are theirs to reuse (slugs stay unique).
+        existing = self.user.teams.filter(name__iexact=name).first()
+        if existing is not None:
+            raise forms.ValidationError(
+                f"You already have a team called {existing.name}. Choose it above, or give the new team another name."
+            )
         return name
 
-    def save(self, user):
-        """Create the team with a slug no other team has, with ``user`` as its first member; returns it."""
+    def save(self):
+        """Create the team with a slug no other team has, with the user as its first member; returns it."""
         name = self.cleaned_data["name"]
         for _ in range(5):
             try:
                 # A savepoint: another request may take the same slug between the check and the insert.
                 with transaction.atomic():
                     team = Team.objects.create(name=name, slug=unique_team_slug(name))
-                    team.members.add(user)
+                    team.members.add(self.user)
                     return team
             except IntegrityError:
                 continue

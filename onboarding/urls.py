@@ -18,4 +18,6 @@ urlpatterns = [
     path("sync/skip/", sync.skip_sync, name="skip_sync"),
     path("sync/status/", status.sync_status, name="sync_status"),
     path("dashboard/", dashboard.dashboard, name="dashboard"),
+    path("dashboard/sync/", dashboard.sync_now, name="sync_now"),
+    path("dashboard/untrack/", dashboard.untrack_repo, name="untrack_repo"),
 ]

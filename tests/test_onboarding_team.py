@@ -108,3 +108,26 @@ def test_a_tampered_session_team_is_ignored(client):
     assert response["Location"] == reverse("onboarding:github_connect")
     mine.delete()
     assert client.get(reverse("onboarding:select_repos"))["Location"] == TEAM_URL
+
+
+def test_a_user_cannot_create_a_second_team_of_the_same_name_in_any_case(client):
+    ada = make_user("ada")
+    mine = make_team("Acme Corp", ada)
+    sign_in(client, ada)
+
+    response = client.post(TEAM_URL, {"name": "  aCME corp "})
+
+    assert response.status_code == 400
+    assert "You already have a team called Acme Corp." in response.content.decode()
+    assert list(Team.objects.all()) == [mine]
+    assert SESSION_TEAM not in client.session
+
+
+def test_another_users_team_name_can_be_reused(client):
+    make_team("Acme Corp", make_user("eve"))
+    sign_in(client, make_user("ada"))
+
+    response = client.post(TEAM_URL, {"name": "acme corp"})
+
+    assert response["Location"] == START_URL
+    assert sorted(Team.objects.values_list("name", flat=True)) == ["Acme Corp", "acme corp"]

@@ -92,6 +92,24 @@ def test_the_list_is_ordered_by_last_push_with_tracked_repositories_checked(clie
     assert f'action="{START_URL}"' in page
 
 
+def test_the_start_button_arrives_disabled_when_nothing_is_chosen(client, team, github):
+    start = re.compile(r'<button class="primary" type="submit" data-start( disabled)?>Start sync</button>')
+
+    assert start.search(client.get(FETCH_URL).content.decode()).group(1) == " disabled"
+    newest = newest_push_first(github, "acme")[0]
+    TrackedRepository.objects.create(team=team, github_id=newest.id, full_name=newest.full_name)
+    assert start.search(client.get(FETCH_URL).content.decode()).group(1) is None
+
+
+def test_refresh_marks_the_list_as_loading_while_it_lists_again(client, team, github):
+    page = client.get(FETCH_URL).content.decode()
+
+    refresh = re.search(r"<button [^>]*data-refresh[^>]*>", page, re.S).group(0)
+    assert f'hx-get="{FETCH_URL}?refresh=1"' in refresh
+    assert 'hx-indicator="#repo-list"' in refresh and 'hx-disabled-elt="this"' in refresh
+    assert re.search(r'<span class="htmx-indicator" id="repos-refreshing"[^>]*><span class="spinner"', page)
+
+
 def test_the_list_is_cached_briefly_and_retry_lists_again(client, team, github):
     client.get(FETCH_URL)
     listed = requests_to_github(github)

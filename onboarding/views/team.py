@@ -12,7 +12,7 @@ from onboarding.views._helpers import SESSION_TEAM, current_team
 def choose_team(request):
     """GET lists the user's teams and a form for a new one; POST picks one (``team``) or creates one (``name``)."""
     teams = request.user.teams.order_by("name", "pk")
-    form = TeamForm()
+    form = TeamForm(user=request.user)
     status = 200
     if request.method == "POST":
         if "team" in request.POST:
@@ -23,10 +23,10 @@ def choose_team(request):
                 return redirect("onboarding:start")
             status = 400
         else:
-            form = TeamForm(request.POST)
+            form = TeamForm(request.POST, user=request.user)
             if form.is_valid():
                 try:
-                    team = form.save(request.user)
+                    team = form.save()
                 except ValidationError as error:
                     form.add_error("name", error)
                 else:

@@ -26,6 +26,11 @@ ORGANIZATION = "acme"
 # The OAuth app the demo registers with its emulator; meaningless anywhere else.
 DEMO_CLIENT_ID = "onboarding-sync-demo"
 DEMO_CLIENT_SECRET = "onboarding-sync-demo-secret"
+# A sync of the whole demo organisation (seed 1) makes 43 GitHub requests, most of them GraphQL
+# pages of 100 pull requests with their reviews: at 700 ms an answer it lasts about 30 s (31 s
+# measured end to end in the demo, 3 s at the former 40 ms), long enough to watch rows fill in.
+DEFAULT_LATENCY_MS = 700
+DEMO_PASSWORD = "demo"
 
 
 class Command(BaseCommand):
@@ -40,8 +45,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--latency-ms",
             type=int,
-            default=40,
-            help="delay of every emulated GitHub answer, so a sync takes long enough to watch (default 40)",
+            default=DEFAULT_LATENCY_MS,
+            help=(
+                "time the emulated GitHub takes to answer each request, so a sync takes long enough to watch "
+                f"(default {DEFAULT_LATENCY_MS}: syncing all 12 repositories takes about 30 s)"
+            ),
         )
 
     def handle(self, *args, port, emulator_port, seed, latency_ms, **options):
@@ -61,10 +69,9 @@ class Command(BaseCommand):
         # connections made in an earlier run keep working.
         tokens = stored_tokens(self.stdout.write)
 
-        world = build_world(seed=seed, orgs=(ORGANIZATION,), repos=12, prs=(0, 300), members=60)
         try:
             emulator = EmulatorServer(
-                world,
+                demo_world(seed),
                 host=HOST,
                 port=emulator_port,
                 latency_ms=latency_ms,
@@ -83,7 +90,7 @@ class Command(BaseCommand):
                 self.style.SUCCESS(
                     "\n"
                     f"  Open        {url}/accounts/login/\n"
-                    f"  Log in as   {user.username} / demo   (admin: {url}/admin/)\n"
+                    f"  Log in as   {user.username} / {DEMO_PASSWORD}   (admin: {url}/admin/)\n"
                     f"  GitHub      emulator at {emulator.url}: organisation '{ORGANIZATION}' (seed {seed}),\n"
                     f"              {latency_ms} ms per answer; connect it from the onboarding pages\n"
                     "  Stop with   Ctrl-C\n"
@@ -95,6 +102,11 @@ class Command(BaseCommand):
             call_command("runserver", f"{HOST}:{port}", use_reloader=False)
         finally:
             emulator.stop()
+
+
+def demo_world(seed):
+    """The emulated organisation of the demo: 12 repositories of up to 300 pull requests, 60 members."""
+    return build_world(seed=seed, orgs=(ORGANIZATION,), repos=12, prs=(0, 300), members=60)
 
 
 def _check_port_free(port, option):
@@ -125,11 +137,15 @@ def _point_github_at(base_url):
 
 
 def _demo_user():
-    """The user ``demo`` with the password ``demo`` (and the admin), created or reset."""
-    user, _ = get_user_model().objects.get_or_create(username="demo")
+    """The user ``demo`` with the password ``demo`` (and the admin), created, or reset if its password changed."""
+    user, created = get_user_model().objects.get_or_create(username="demo")
     user.is_staff = True
     user.is_superuser = True
-    user.set_password("demo")
+    # Setting the password again, even to the same one, makes a new hash and so signs
+    # out every browser signed in as demo (sessions carry a hash of it): a restart of
+    # the demo keeps them signed in unless the password really has to be reset.
+    if created or not user.check_password(DEMO_PASSWORD):
+        user.set_password(DEMO_PASSWORD)
     user.save()
     return user
 
