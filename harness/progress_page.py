@@ -18,7 +18,7 @@ import requests
 from harness.websocket import WebSocket
 
 STATE_SECTION = re.compile(
-    r'<section id="sync-state" data-run="(\d+)" data-seq="(\d+)" data-state="(\w+)">(.*?)</section>', re.S
+    r'<section id="sync-state" data-run="(\d+)" data-seq="(\d+)" data-state="(\w+)"[^>]*>(.*?)</section>', re.S
 )
 SWITCH = re.compile(r'<div id="sync-live"[^>]*ws-connect="/ws/sync/(\d+)/"')
 REPO_ROW = re.compile(r'data-repository="([^"]+)" data-status="(\w+)"')

@@ -18,7 +18,7 @@ from integrations.models import (
     Team,
     TrackedRepository,
 )
-from integrations.sync.progress import repository_status
+from integrations.sync.progress import describe_state, repository_status
 from integrations.sync.resync import resync
 
 
@@ -135,7 +135,7 @@ class SyncRunAdmin(admin.ModelAdmin):
 
     @admin.display(description="state")
     def derived_state(self, run):
-        state = run.get_state()
+        state = describe_state(run)
         return f"{state.state}: {state.reason}" if state.reason else state.state
 
     @admin.display(description="heartbeat age")

@@ -178,11 +178,11 @@ class SyncRunQuerySet(models.QuerySet):
         stalled = (active & never_picked_up & ~queued_recently) | (active & ~never_picked_up & silent) | not_resumed
         alive = active & ~never_picked_up & ~silent
         conditions = {
-            "queued": active & never_picked_up & queued_recently,
-            "running": alive & ~Q(waiting_until__gt=now),
-            "waiting": alive & Q(waiting_until__gt=now),
-            "stalled": stalled,
-            "interrupted": interrupted & ~not_resumed,
+            State.QUEUED: active & never_picked_up & queued_recently,
+            State.RUNNING: alive & ~Q(waiting_until__gt=now),
+            State.WAITING: alive & Q(waiting_until__gt=now),
+            State.STALLED: stalled,
+            State.INTERRUPTED: interrupted & ~not_resumed,
         }
         if state in conditions:
             return self.filter(conditions[state])
@@ -191,14 +191,52 @@ class SyncRunQuerySet(models.QuerySet):
         raise ValueError(f"unknown state {state!r}")
 
 
+class State(models.TextChoices):
+    """What a run is doing or how it ended, as ``SyncRun.get_state`` derives it. Groups below."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    WAITING = "waiting"  # on a GitHub rate limit, announced until a time
+    STALLED = "stalled"
+    INTERRUPTED = "interrupted"  # its worker shut down; queued to resume from its checkpoints
+    SUCCEEDED = "succeeded"
+    PARTLY_FAILED = "partly_failed", "partly failed"
+    FAILED = "failed"
+    SUPERSEDED = "superseded"
+    SKIPPED = "skipped"  # a person left it stalled and went on
+
+
+# A worker is on it, or should be.
+ACTIVE_STATES = frozenset({State.QUEUED, State.RUNNING, State.WAITING, State.STALLED})
+# A person should act: the page shows the reason with Retry.
+TROUBLE_STATES = frozenset({State.STALLED, State.FAILED, State.PARTLY_FAILED})
+
+
 @dataclass(frozen=True)
 class RunState:
-    state: str  # queued / running / waiting / stalled / succeeded / failed / interrupted / superseded
+    state: str  # a State value
     reason: str = ""
+    # Why, as a code the page turns into the action that helps: "not_picked_up", "worker_died",
+    # "not_resumed", "no_worker", "task_lost", or a failure's error code (ErrorCode).
+    cause: str = ""
 
     @property
     def is_active(self):
-        return self.state in SyncRun.ACTIVE_STATES
+        return self.state in ACTIVE_STATES
+
+
+class ErrorCode(models.TextChoices):
+    """Why a run or a repository failed, for the action that helps."""
+
+    TOKEN = "token"  # revoked, expired or undecryptable: connect GitHub again
+    NOT_CONNECTED = "not_connected"
+    REPOSITORY_GONE = "repository_gone"  # deleted, renamed away or hidden: stop tracking it
+    NO_ACCESS = "no_access"
+    GITHUB_DOWN = "github_down"  # 5xx, timeouts, GraphQL errors: retry later
+    RATE_LIMITED = "rate_limited"
+    INCOMPLETE = "incomplete"
+    MEMBERS = "members"
+    UNEXPECTED = "unexpected"
 
 
 class SyncRun(models.Model):
@@ -210,13 +248,15 @@ class SyncRun(models.Model):
         AUTOMATIC = "automatic"
 
     class Outcome(models.TextChoices):
-        SUCCEEDED = "succeeded"
-        FAILED = "failed"
-        INTERRUPTED = "interrupted"
-        SUPERSEDED = "superseded"
+        SUCCEEDED = State.SUCCEEDED
+        PARTLY_FAILED = State.PARTLY_FAILED
+        FAILED = State.FAILED
+        INTERRUPTED = State.INTERRUPTED
+        SUPERSEDED = State.SUPERSEDED
+        SKIPPED = State.SKIPPED
 
-    STATES = ("queued", "running", "waiting", "stalled", "succeeded", "failed", "interrupted", "superseded")
-    ACTIVE_STATES = ("queued", "running", "waiting", "stalled")
+    STATES = tuple(State.values)
+    ACTIVE_STATES = ACTIVE_STATES
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="sync_runs")
     repositories = models.ManyToManyField(
@@ -245,6 +285,7 @@ class SyncRun(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     outcome = models.CharField(max_length=20, choices=Outcome.choices, blank=True)
     error = models.TextField(blank=True)
+    error_code = models.CharField(max_length=20, choices=ErrorCode.choices, blank=True)
     superseded_by = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     members_synced = models.PositiveIntegerField(null=True, blank=True)
     event_seq = models.PositiveBigIntegerField(default=0)
@@ -262,39 +303,53 @@ class SyncRun(models.Model):
         return any(t is not None and now - t <= stall for t in (self.requeued_at, self.queue_seen_at))
 
     def get_state(self, now=None):
-        """The run's state at ``now``, derived from stored facts, with a reason a person understands."""
+        """The run's ``RunState`` at ``now``, derived from stored facts, with a reason a person understands."""
         now = now or timezone.now()
         stall = timedelta(seconds=settings.SYNC_STALL_SECONDS)
         if self.outcome == self.Outcome.SUPERSEDED:
-            return RunState("superseded", "A newer sync of the same repositories replaced this one.")
+            newer = f"Run {self.superseded_by_id}" if self.superseded_by_id else "A newer sync"
+            return RunState(State.SUPERSEDED, f"{newer} of the same repositories replaced this one.")
         if self.outcome == self.Outcome.INTERRUPTED:
             # Released by a shut-down worker and queued again: a stall if no worker resumes it.
             waited = now - (self.finished_at or self.created_at)
             if waited > stall and not self._waiting_in_queue(now, stall):
                 return RunState(
-                    "stalled",
+                    State.STALLED,
                     f"The worker was shut down {int(waited.total_seconds())} s ago and no worker has resumed "
                     "the sync since.",
+                    "not_resumed",
                 )
-            return RunState("interrupted", " ".join(filter(None, [self.error, self.requeue_reason])))
+            reason = " ".join(filter(None, [self.error, self.requeue_reason]))
+            return RunState(State.INTERRUPTED, reason, "task_lost" if self.requeue_reason else "")
         if self.outcome:
-            return RunState(self.outcome, self.error)
+            return RunState(self.outcome, self.error, self.error_code)
         if self.started_at is None:
             waited = now - self.created_at
             if waited > stall and not self._waiting_in_queue(now, stall):
-                return RunState("stalled", f"No worker has picked up this sync in {int(waited.total_seconds())} s.")
-            return RunState("queued", " ".join(filter(None, ["Waiting for a worker.", self.requeue_reason])))
+                return RunState(
+                    State.STALLED,
+                    f"No worker has picked up this sync in {int(waited.total_seconds())} s.",
+                    "not_picked_up",
+                )
+            reason = " ".join(filter(None, ["Waiting for a worker.", self.requeue_reason]))
+            return RunState(State.QUEUED, reason, "task_lost" if self.requeue_reason else "")
         beat = self.heartbeat_at or self.started_at
         silent = now - beat
         if silent > stall:
             # Checked before waiting_until: a worker heartbeats while it waits
             # on a rate limit, so silence means it died, even mid-wait.
             where = f" while {self.heartbeat_note}" if self.heartbeat_note else ""
-            return RunState("stalled", f"The worker stopped responding {int(silent.total_seconds())} s ago{where}.")
+            return RunState(
+                State.STALLED,
+                f"The worker stopped responding {int(silent.total_seconds())} s ago{where}.",
+                "worker_died",
+            )
         if self.waiting_until and self.waiting_until > now:
             local = timezone.localtime(self.waiting_until)
-            return RunState("waiting", f"Paused: GitHub rate limit, resumes at {local:%H:%M:%S}.")
-        return RunState("running", self.heartbeat_note)
+            return RunState(
+                State.WAITING, f"Paused: GitHub rate limit, resumes at {local:%H:%M:%S}.", ErrorCode.RATE_LIMITED
+            )
+        return RunState(State.RUNNING, self.heartbeat_note)
 
 
 class SyncRunRepository(models.Model):
@@ -314,6 +369,7 @@ class SyncRunRepository(models.Model):
     # The pass in progress: {"pass": "full"|"incremental", "cursor", "page", "pass_max_updated", "watermark"}.
     checkpoint = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
+    error_code = models.CharField(max_length=20, choices=ErrorCode.choices, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 

@@ -4,7 +4,7 @@ The page and the websocket consumer both call ``progress_context`` and render
 the same partials with it, so a fragment pushed over the socket is exactly
 what a reload would show. ``progress_context`` is pure (a snapshot and a
 clock in, a dict out); ``load_progress_context`` adds what only the database
-knows (reviews, discrepancies, a newer run).
+knows (a newer run of the team).
 """
 
 import json
@@ -15,29 +15,57 @@ from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils.dateparse import parse_datetime
 
-from integrations.models import PullRequestReview, SyncRun, TrackedRepository
-from integrations.sync.discrepancies import find_discrepancies, task_for_run
+from integrations.models import ACTIVE_STATES, TROUBLE_STATES, ErrorCode, State, SyncRun, TrackedRepository
 from integrations.sync.progress import run_snapshot
 
-STATE_LABELS = {
-    "queued": "Queued",
-    "running": "Syncing",
-    "waiting": "Waiting",
-    "stalled": "Stalled",
-    "failed": "Failed",
-    "interrupted": "Interrupted",
-    "succeeded": "Complete",
-    "superseded": "Replaced by a newer sync",
+# The page's headline for each state, and for some states, per cause (RunState.cause).
+HEADLINES = {
+    State.QUEUED: "Queued",
+    State.RUNNING: "Syncing",
+    State.WAITING: "Waiting for GitHub's rate limit",
+    State.STALLED: "Stalled",
+    State.INTERRUPTED: "Interrupted: it resumes on the next worker",
+    State.SUCCEEDED: "Complete",
+    State.PARTLY_FAILED: "Partly failed",
+    State.FAILED: "Failed",
+    State.SUPERSEDED: "Replaced by a newer sync",
+    State.SKIPPED: "Skipped",
 }
-STATE_ADVICE = {
-    "queued": "A worker picks it up in a moment.",
-    "stalled": "Retry starts it again from where it stopped. If it stalls again, check that the worker is running.",
-    "failed": "Fix what the message says, then Retry: repositories already complete are not fetched again.",
-    "interrupted": "Retry resumes it from where it stopped.",
-    "superseded": "A newer sync of the same repositories replaced this one.",
+CAUSE_HEADLINES = {
+    (State.STALLED, "no_worker"): "Stalled: no worker is running",
+    (State.STALLED, "worker_died"): "Stalled: the worker stopped responding",
+    (State.STALLED, "not_picked_up"): "Stalled: no worker picked it up",
+    (State.STALLED, "not_resumed"): "Stalled: no worker resumed it",
+    (State.FAILED, ErrorCode.TOKEN): "Failed: GitHub no longer accepts the team's token",
+    (State.FAILED, ErrorCode.NOT_CONNECTED): "Failed: GitHub is not connected",
+    (State.FAILED, ErrorCode.REPOSITORY_GONE): "Failed: a repository is gone from GitHub",
+    (State.FAILED, ErrorCode.NO_ACCESS): "Failed: no access to a repository",
+    (State.FAILED, ErrorCode.GITHUB_DOWN): "Failed: GitHub was unavailable",
+    (State.FAILED, ErrorCode.RATE_LIMITED): "Failed: GitHub's rate limit",
+    (State.SUPERSEDED, "resumed"): "Resumed by a newer sync",
 }
-# The error/stalled section, with Retry and Skip.
-TROUBLE_STATES = ("stalled", "failed", "interrupted")
+# The one or two actions that help, by state (and cause): sync_state.html renders each.
+ACTIONS = {
+    State.QUEUED: ("continue",),
+    State.RUNNING: ("continue",),
+    State.WAITING: ("continue",),
+    State.INTERRUPTED: ("continue",),
+    State.STALLED: ("retry", "skip"),
+    State.FAILED: ("retry", "skip"),
+    State.PARTLY_FAILED: ("retry", "dashboard"),
+    State.SUPERSEDED: ("show_newer",),
+    State.SKIPPED: ("dashboard",),
+    State.SUCCEEDED: ("dashboard",),
+}
+CAUSE_ACTIONS = {
+    # No worker: Retry would only queue another run behind this one.
+    (State.STALLED, "no_worker"): ("skip",),
+    (State.FAILED, ErrorCode.TOKEN): ("reconnect", "skip"),
+    (State.FAILED, ErrorCode.NOT_CONNECTED): ("reconnect", "skip"),
+    # A repository that is gone fails again: its row offers Stop tracking instead.
+    (State.FAILED, ErrorCode.REPOSITORY_GONE): ("skip",),
+    (State.PARTLY_FAILED, ErrorCode.REPOSITORY_GONE): ("dashboard",),
+}
 REPOSITORY_LABELS = {
     TrackedRepository.Status.PENDING: "Waiting to start",
     TrackedRepository.Status.SYNCING: "Syncing",
@@ -55,48 +83,43 @@ def ws_url(run_id):
     return f"/ws/sync/{run_id}/"
 
 
-def progress_context(snapshot, *, now, reviews=None, discrepancies=None, newer_run_id=None):
-    """The template context for ``snapshot`` (``run_snapshot``'s dict) at ``now``.
-
-    ``discrepancies`` None means "unknown here" (an event from the worker):
-    the fragment that shows them is then left as it is.
-    """
-    state = snapshot["state"]
+def progress_context(snapshot, *, now, newer_run_id=None):
+    """The template context for ``snapshot`` (``run_snapshot``'s dict) at ``now``."""
+    state, cause = snapshot["state"], snapshot.get("cause") or ""
     started = _parse(snapshot.get("started_at"))
     finished = _parse(snapshot.get("finished_at"))
     heartbeat = _parse(snapshot.get("heartbeat_at"))
     rate = _rate(snapshot["repositories"], started, finished or now)
-    repositories = _repository_rows(
-        snapshot["repositories"], rate, heartbeat, now, active=state in SyncRun.ACTIVE_STATES
-    )
-    heartbeat_age = _seconds(now - heartbeat) if heartbeat else None
+    active = state in ACTIVE_STATES
+    repositories = _repository_rows(snapshot["repositories"], rate, heartbeat, now, active=active)
+    heartbeat_age = _seconds(now - heartbeat) if heartbeat and active else None
     context = {
         "run_id": snapshot["run_id"],
         "seq": snapshot["seq"],
         "ws_url": ws_url(snapshot["run_id"]),
         "state": state,
-        "state_label": STATE_LABELS.get(state, state.capitalize()),
+        "cause": cause,
+        "headline": CAUSE_HEADLINES.get((state, cause), HEADLINES.get(state, state)),
         "reason": snapshot.get("reason") or "",
-        "advice": STATE_ADVICE.get(state, ""),
+        "actions": CAUSE_ACTIONS.get((state, cause), ACTIONS.get(state, ())),
         "note": snapshot.get("note") or "",
-        "resumed_automatically": snapshot.get("run_reason") == SyncRun.Reason.AUTOMATIC,
-        "is_active": state in SyncRun.ACTIVE_STATES,
+        "resumed_automatically": snapshot.get("run_reason") == SyncRun.Reason.AUTOMATIC and active,
+        "is_active": active,
         "in_trouble": state in TROUBLE_STATES,
         "heartbeat_age": heartbeat_age,
         "heartbeat_age_text": age_text(heartbeat_age),
         "members": snapshot.get("members_synced"),
         "repositories": repositories,
         "prs_synced": sum(r["prs_synced"] for r in repositories),
-        "overall": _overall(repositories, rate, active=state in SyncRun.ACTIVE_STATES),
-        "newer_run_id": newer_run_id,
-        "discrepancies": discrepancies,
+        "overall": _overall(repositories, rate, active=active),
+        "newer_run_id": snapshot.get("superseded_by") if state == State.SUPERSEDED else newer_run_id,
         "summary": None,
     }
-    if state == "succeeded":
+    if state == State.SUCCEEDED:
         context["summary"] = {
             "repositories": len(repositories),
             "prs": context["prs_synced"],
-            "reviews": reviews,
+            "reviews": snapshot.get("reviews"),
             "members": snapshot.get("members_synced"),
             "duration": duration_text(_seconds(finished - started)) if started and finished else "",
         }
@@ -104,18 +127,8 @@ def progress_context(snapshot, *, now, reviews=None, discrepancies=None, newer_r
 
 
 def load_progress_context(run, now):
-    """``progress_context`` for ``run`` read from the database, with reviews, discrepancies and a newer run."""
-    snapshot = run_snapshot(run, now)
-    reviews = count_reviews(run.pk) if snapshot["state"] == "succeeded" else None
-    discrepancies = find_discrepancies(run, task_for_run(run), now) if run.get_state(now).is_active else []
-    return progress_context(
-        snapshot, now=now, reviews=reviews, discrepancies=discrepancies, newer_run_id=newer_run_id(run)
-    )
-
-
-def count_reviews(run_id):
-    """Reviews stored for the run's repositories."""
-    return PullRequestReview.objects.filter(pull_request__repository__sync_runs=run_id).count()
+    """``progress_context`` for ``run`` read from the database, with a newer run of the team if any."""
+    return progress_context(run_snapshot(run, now), now=now, newer_run_id=newer_run_id(run))
 
 
 def newer_run_id(run):
@@ -139,25 +152,21 @@ def render_update(context):
 @lru_cache(maxsize=256)
 def _render_update(key):
     context = json.loads(key)
-    parts = [
-        render_to_string("onboarding/partials/sync_state.html", context),
-        render_to_string("onboarding/partials/sync_repos.html", context),
-    ]
-    if context["discrepancies"] is not None:
-        parts.append(render_to_string("onboarding/partials/discrepancies.html", context))
-    return "".join(parts)
+    return render_to_string("onboarding/partials/sync_state.html", context) + render_to_string(
+        "onboarding/partials/sync_repos.html", context
+    )
 
 
-def render_event(event, *, now, reviews=None, newer_run_id=None):
+def render_event(event, *, now, newer_run_id=None):
     """The websocket message for a worker's event (a snapshot with its seq): rendered once per process.
 
     Every page open on the run gets the event at the same moment; the first
     to ask renders it (its ``now`` stands for all), the others reuse the text.
     """
-    key = (event["run_id"], event["seq"], event["state"], reviews, newer_run_id)
+    key = (event["run_id"], event["seq"], event["state"], newer_run_id)
     text = _EVENT_TEXTS.get(key)
     if text is None:
-        text = render_update(progress_context(event, now=now, reviews=reviews, newer_run_id=newer_run_id))
+        text = render_update(progress_context(event, now=now, newer_run_id=newer_run_id))
         _EVENT_TEXTS[key] = text
         if len(_EVENT_TEXTS) > EVENT_TEXTS_KEPT:
             del _EVENT_TEXTS[next(iter(_EVENT_TEXTS))]  # the oldest
@@ -232,6 +241,7 @@ def _repository_rows(repositories, rate, heartbeat, now, *, active):
                 "activity_age": activity,
                 "activity_text": age_text(activity),
                 "error": (repo.get("error") or "") if status == "failed" else "",
+                "gone": status == "failed" and repo.get("error_code") == ErrorCode.REPOSITORY_GONE,
             }
         )
     return rows

@@ -85,6 +85,23 @@ def test_a_live_run_is_named_and_nothing_is_started(admin_client, team):
     assert f"run {live.pk} (running) is still syncing" in message
 
 
+def test_resync_all_starts_the_repositories_no_live_run_holds_and_names_the_others(admin_client, team):
+    busy, *free = team.repositories.order_by("full_name")
+    live = SyncRun.objects.create(
+        team=team, reason="onboarding", started_at=timezone.now(), heartbeat_at=timezone.now()
+    )
+    live.repositories.add(busy)
+
+    response = act(admin_client, "team", "resync_all", [team.pk])
+
+    run = SyncRun.objects.exclude(pk=live.pk).get()
+    assert set(run.repositories.all()) == set(free)
+    assert run.include_members  # the live run does not sync them
+    started, left_out = messages_of(response)
+    assert f"run {run.pk}</a> queued for {free[0].full_name}, {free[1].full_name}" in started
+    assert left_out == f"{team}: left out, still syncing in a live run: {busy.full_name} (run {live.pk} is running)."
+
+
 def test_a_stalled_run_is_replaced(admin_client, team, settings):
     repo = team.repositories.first()
     long_ago = timezone.now() - timezone.timedelta(seconds=settings.SYNC_STALL_SECONDS + 30)

@@ -35,7 +35,7 @@ from tests.services import require_postgres, wait_for
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres, pytest.mark.redis]
 
 LATENCY_MS = 200
-ENDED = ("succeeded", "failed")
+ENDED = ("succeeded", "partly_failed", "failed")
 
 
 @pytest.fixture(scope="module")
@@ -180,7 +180,8 @@ def test_a_token_revoked_mid_sync_fails_the_run_saying_to_reconnect(github, stac
     assert "revoked" in final.text and "Connect GitHub again" in final.text, final
     body = status.first(lambda b: b["state"] == "failed")
     assert "Connect GitHub again" in body["reason"]
-    assert "Retry" in final.text
+    # Retry would fail the same way: the page offers to connect GitHub again.
+    assert "Reconnect GitHub" in final.text and "Retry" not in final.text
     # Nothing half-done is reported as done, and what was stored is GitHub's, once.
     assert not TrackedRepository.objects.filter(team=team, sync_status="syncing").exists()
     for repo in team.repositories.all():
@@ -198,15 +199,17 @@ def test_a_repository_deleted_mid_sync_fails_alone_and_the_others_complete(githu
         emulator_control(github, "repos/delete", {"full_name": doomed.full_name})
         final = ended(page, status, run)
 
-    assert final.state == "failed", final
+    assert final.state == "partly_failed", final
     doomed.refresh_from_db()
     assert doomed.sync_status == "failed"
     assert doomed.full_name in doomed.last_error and "no longer exists on GitHub" in doomed.last_error
     assert 0 < PullRequest.objects.filter(repository=doomed).count() < doomed.prs_total
     assert final.repositories[doomed.full_name] == "failed"
     assert f"{doomed.full_name} no longer exists on GitHub" in final.page_text
-    body = status.first(lambda b: b["state"] == "failed")
-    assert f"1 of 2 failed. {doomed.full_name}: " in body["reason"], body["reason"]
+    assert f"Stop tracking {doomed.full_name}" in final.page_text
+    body = status.first(lambda b: b["state"] == "partly_failed")
+    assert body["cause"] == "repository_gone"
+    assert body["reason"].startswith(f"1 of 2 repositories failed. {doomed.full_name}: "), body["reason"]
     for repo in team.repositories.exclude(pk=doomed.pk):
         assert_repository_equal(github, repo)
         assert final.repositories[repo.full_name] == "complete"

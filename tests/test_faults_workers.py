@@ -73,6 +73,7 @@ def start(team, browser):
 def test_a_killed_worker_shows_as_stalled_and_retry_completes_the_sync(github, stack, acme):
     team, browser = acme
     worker = stack.start_worker("a")
+    stack.start_watcher("--no-recover")  # the one stall detector; the person recovers by hand here
     run = start(team, browser)
     polled = [run]  # the run whose page the user has open
     with (
@@ -88,10 +89,14 @@ def test_a_killed_worker_shows_as_stalled_and_retry_completes_the_sync(github, s
         stalled = page.wait_for_state("stalled", run=run, timeout=stack.stall_seconds + 10)
         assert stalled.at - killed <= stack.stall_seconds + 5
         assert "The worker stopped responding" in stalled.text, stalled
-        assert "Retry" in stalled.text
         wait_for(lambda: status.first(lambda b: b["run_id"] == run and b["state"] == "stalled"), timeout=5)
+        # No worker left: the page says so, and Retry is not offered until one runs.
+        no_worker = page.wait_for(lambda s: s.run == run and "No worker is running" in s.text, timeout=15)
+        assert "Retry" not in no_worker.text, no_worker
 
         stack.start_worker("b")
+        alive = page.wait_for(lambda s: s.run == run and "Retry" in s.text, timeout=15)
+        assert "1 worker is alive" in alive.text, alive
         retry = browser.retry(run)
         polled.append(retry)
         # Retry answers with a redirect to the new run's page: the browser opens it.

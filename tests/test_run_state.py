@@ -95,6 +95,8 @@ def test_the_state_filter_agrees_with_get_state(settings):
         {"created_at": ago(100), "outcome": "interrupted", "finished_at": ago(5)},
         {"created_at": ago(100), "outcome": "interrupted", "finished_at": ago(50)},
         {"created_at": ago(100), "outcome": "superseded"},
+        {"created_at": ago(100), "outcome": "partly_failed", "error": "1 of 2 repositories failed."},
+        {"created_at": ago(100), "outcome": "skipped"},
     ]
     runs = [SyncRun.objects.create(team=team, reason="admin", **case) for case in cases]
 

@@ -157,9 +157,12 @@ def test_a_repository_deleted_on_github_fails_alone(make_emulator, settings):
 
     run.refresh_from_db()
     state = run.get_state()
-    assert state.state == "failed"
+    assert (state.state, state.cause) == ("partly_failed", "repository_gone")
     assert gone.full_name in state.reason
-    assert "1 of 3" in state.reason
+    assert state.reason.startswith("1 of 3 repositories failed.")
+    rows = dict(run.repository_rows.values_list("repository__full_name", "error_code"))
+    assert rows.pop(gone.full_name) == "repository_gone"
+    assert set(rows.values()) == {""}
     statuses = dict(TrackedRepository.objects.filter(team=team).values_list("full_name", "sync_status"))
     assert statuses.pop(gone.full_name) == "failed"
     assert set(statuses.values()) == {"complete"}

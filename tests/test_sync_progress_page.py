@@ -67,6 +67,11 @@ def words(html):
     return re.sub(r" ([.,])", r"\1", " ".join(re.sub(r"<[^>]+>", " ", text).split()))
 
 
+def actions(html):
+    """The actions the state section offers, in order."""
+    return re.findall(r'data-action="(\w+)"', re.search(r'<section id="sync-state".*?</section>', html, re.S).group(0))
+
+
 def state_section(html):
     return words(re.search(r'<section id="sync-state".*?</section>', html, re.S).group(0))
 
@@ -97,15 +102,35 @@ def test_a_run_waiting_on_the_rate_limit_says_when_it_resumes(client, acme):
     assert "GitHub rate limit, resumes at 14:05" in text
 
 
-def test_a_silent_run_is_stalled_with_the_servers_reason_and_retry_and_skip(client, acme):
+def test_a_silent_run_with_no_worker_alive_says_so_and_offers_skip_only(client, acme):
     user, team = acme
     run = make_run(team, started_at=ago(300), heartbeat_at=ago(120), heartbeat_note="acme/web: page 2 of 4")
     html = page(client, team, user)
     text = state_section(html)
-    assert text.startswith("Stalled")
+    assert text.startswith("Stalled: no worker is running")
     assert "The worker stopped responding 120 s ago while acme/web: page 2 of 4." in text
-    assert f'form="sync-retry-form" name="run" value="{run.pk}">Retry</button>' in html
-    assert 'form="sync-skip-form">Skip to the dashboard</button>' in html
+    assert "No worker is running: start one (manage.py rundramatiq) and the sync goes on by itself." in text
+    # Retry would only queue another run behind this one.
+    assert actions(html) == ["skip"]
+    assert f'form="sync-skip-form" name="run" value="{run.pk}" data-action="skip">Skip' in html
+
+
+def test_a_silent_run_while_a_worker_is_alive_offers_retry_and_skip(client, acme, settings):
+    from integrations import embedded
+
+    settings.SYNC_AUTO_RECOVER = False
+    user, team = acme
+    run = make_run(team, started_at=ago(300), heartbeat_at=ago(120), heartbeat_note="acme/web: page 2 of 4")
+    embedded.start_worker(threads=1)
+    try:
+        html = page(client, team, user)
+    finally:
+        embedded.stop_worker()
+    text = state_section(html)
+    assert text.startswith("Stalled: the worker stopped responding")
+    assert "1 worker is alive: Retry resumes it from its last checkpoint." in text
+    assert actions(html) == ["retry", "skip"]
+    assert f'form="sync-retry-form" name="run" value="{run.pk}" data-action="retry">Retry</button>' in html
 
 
 def test_a_failed_run_shows_the_reason_what_to_do_retry_and_skip(client, acme):
@@ -131,9 +156,8 @@ def test_a_failed_run_shows_the_reason_what_to_do_retry_and_skip(client, acme):
     text = state_section(html)
     assert text.startswith("Failed")
     assert "1 of 2 failed. acme/web: The GitHub token has no access to acme/web." in text
-    assert "Fix what the message says, then Retry" in text
-    assert f'name="run" value="{run.pk}">Retry</button>' in html
-    assert "Skip to the dashboard" in text
+    assert actions(html) == ["retry", "skip"]
+    assert f'name="run" value="{run.pk}" data-action="retry">Retry</button>' in html
     # The forms the fragments' buttons submit carry the CSRF token the fragments cannot.
     assert re.search(r'<form id="sync-retry-form" method="post" action="/onboarding/sync/retry/">\s*<input', html)
     assert re.search(r'<form id="sync-skip-form" method="post" action="/onboarding/sync/skip/">\s*<input', html)
@@ -146,8 +170,9 @@ def test_an_interrupted_run_offers_retry(client, acme):
     user, team = acme
     make_run(team, started_at=ago(100), finished_at=ago(10), outcome="interrupted", error="The worker was shut down.")
     text = state_section(page(client, team, user))
-    assert text.startswith("Interrupted")
-    assert "Retry resumes it from where it stopped." in text
+    assert text.startswith("Interrupted: it resumes on the next worker")
+    assert "The worker was shut down." in text
+    assert actions(page(client, team, user)) == ["continue"]
 
 
 def test_rows_show_progress_time_left_and_last_activity(client, acme):
@@ -214,7 +239,10 @@ def test_a_succeeded_run_shows_a_summary_and_the_dashboard_link(client, acme):
     text = state_section(html)
     assert text.startswith("Complete")
     assert "2 repositories, 5 pull requests, 5 reviews, 9 members, in 2 min 5 s." in text
-    assert '<a class="button primary" href="/onboarding/dashboard/">Go to the dashboard</a>' in html
+    assert (
+        '<a class="button primary" href="/onboarding/dashboard/" data-action="dashboard">Go to the dashboard</a>'
+        in html
+    )
     assert "Retry" not in text
 
 

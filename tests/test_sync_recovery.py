@@ -100,7 +100,8 @@ def test_the_watcher_pushes_a_stall_to_the_teams_group(team):
     event = message["event"]
     assert event["state"] == "stalled"
     assert "No worker has picked up this sync" in event["reason"]
-    assert "No worker is running." in event["reason"]
+    assert "No worker is running: start one (manage.py rundramatiq)" in event["reason"]
+    assert event["cause"] == "no_worker"
     assert event["seq"] > 0
 
 

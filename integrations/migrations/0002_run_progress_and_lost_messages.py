@@ -42,6 +42,19 @@ def copy_run_repositories(apps, schema_editor):
             repo.save(update_fields=["checkpoint"])
 
 
+ERROR_CODES = [
+    ("token", "Token"),
+    ("not_connected", "Not Connected"),
+    ("repository_gone", "Repository Gone"),
+    ("no_access", "No Access"),
+    ("github_down", "Github Down"),
+    ("rate_limited", "Rate Limited"),
+    ("incomplete", "Incomplete"),
+    ("members", "Members"),
+    ("unexpected", "Unexpected"),
+]
+
+
 class Migration(migrations.Migration):
     dependencies = [
         ("integrations", "0001_initial"),
@@ -103,6 +116,32 @@ class Migration(migrations.Migration):
         migrations.AddField(model_name="syncrun", name="requeued_at", field=models.DateTimeField(blank=True, null=True)),
         migrations.AddField(
             model_name="syncrun", name="requeue_reason", field=models.CharField(blank=True, max_length=300)
+        ),
+        migrations.AddField(
+            model_name="syncrun",
+            name="error_code",
+            field=models.CharField(blank=True, choices=ERROR_CODES, max_length=20),
+        ),
+        migrations.AddField(
+            model_name="syncrunrepository",
+            name="error_code",
+            field=models.CharField(blank=True, choices=ERROR_CODES, max_length=20),
+        ),
+        migrations.AlterField(
+            model_name="syncrun",
+            name="outcome",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("succeeded", "Succeeded"),
+                    ("partly_failed", "Partly Failed"),
+                    ("failed", "Failed"),
+                    ("interrupted", "Interrupted"),
+                    ("superseded", "Superseded"),
+                    ("skipped", "Skipped"),
+                ],
+                max_length=20,
+            ),
         ),
         migrations.RunPython(copy_run_repositories, migrations.RunPython.noop),
         migrations.RemoveField(model_name="syncrun", name="repositories"),

@@ -25,6 +25,10 @@ from integrations.shutdown import stop_here
 logger = logging.getLogger("integrations.sync")
 
 
+# How often a run waiting out a rate limit tells its pages it is alive.
+WAITING_NEWS_SECONDS = 15
+
+
 class RunFenced(Exception):
     """This delivery no longer owns its run (superseded, finished, or claimed by another worker)."""
 
@@ -61,6 +65,7 @@ class RunLease:
             .update(
                 outcome="",
                 error="",
+                error_code="",
                 finished_at=None,
                 claim_token=token,
                 started_at=now,
@@ -104,10 +109,12 @@ class RunLease:
             self.lost = True
             raise RunFenced(f"run {self.run_id} is no longer owned by this worker")
 
-    def finish(self, outcome, error=""):
+    def finish(self, outcome, error="", error_code=""):
         """Record the run's outcome; raises RunFenced if it was superseded meanwhile."""
         now = timezone.now()
-        self.update(outcome=outcome, error=error, finished_at=now, heartbeat_at=now, waiting_until=None)
+        self.update(
+            outcome=outcome, error=error, error_code=error_code, finished_at=now, heartbeat_at=now, waiting_until=None
+        )
 
     def interrupt(self, error):
         """Record a graceful shutdown and release the run, so the next delivery resumes it."""
@@ -119,7 +126,6 @@ class RunLease:
             logger.warning("[SYNC_TASK] run %s: closing the interrupted connection failed", self.run_id, exc_info=True)
         now = timezone.now()
         self.update(
-            event_seq=F("event_seq") + 1,
             outcome=SyncRun.Outcome.INTERRUPTED,
             error=error,
             finished_at=now,
@@ -128,13 +134,6 @@ class RunLease:
             claim_token="",
         )
         self.lost = True  # nothing more may be written by this delivery
-
-    def next_seq(self):
-        """Increment and return the run's event sequence number, or None if another worker owns it."""
-        with transaction.atomic():
-            if not SyncRun.objects.filter(pk=self.run_id, claim_token=self.token).update(event_seq=F("event_seq") + 1):
-                return None
-            return SyncRun.objects.values_list("event_seq", flat=True).get(pk=self.run_id)
 
     # -- liveness ----------------------------------------------------------
     def touch(self, note=None):
@@ -158,12 +157,17 @@ class RunLease:
         if self.publisher:
             self.publisher.publish(force=True)
         try:
+            last_news = time.monotonic()
             while True:
                 remaining = (until - timezone.now()).total_seconds()
                 if remaining <= 0:
                     break
                 self.touch()
                 time.sleep(min(remaining, 1.0))
+                if self.publisher and time.monotonic() - last_news >= WAITING_NEWS_SECONDS:
+                    # The heartbeat goes on while it waits: the page's "last activity" says so.
+                    last_news = time.monotonic()
+                    self.publisher.publish(force=True)
         finally:
             self.waiting_until = None
         self.update(waiting_until=None, heartbeat_at=timezone.now())

@@ -18,7 +18,7 @@ import uuid
 from datetime import timedelta
 
 import dramatiq
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from integrations.models import SyncRun
@@ -121,7 +121,6 @@ def requeue(run, reason, now):
             broker_key="",
             requeued_at=now,
             requeue_reason=reason,
-            event_seq=F("event_seq") + 1,
         )
     )
     if not claimed:

@@ -14,9 +14,11 @@ import time
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
-from integrations.models import RunState, SyncRun, SyncRunRepository
+from integrations.models import PullRequestReview, RunState, State, SyncRun, SyncRunRepository
 
 logger = logging.getLogger("integrations.sync")
 
@@ -34,25 +36,61 @@ def team_group(team_id):
     return f"sync.team.{team_id}"
 
 
-def describe_state(run, now=None):
-    """``run.get_state(now)``, and for a stall, the fact of how many workers are alive."""
-    state = run.get_state(now)
-    if state.state != "stalled":
-        return state
-    from integrations.workers import live_worker_count
+def describe_state(run, now=None, *, workers=None):
+    """``run.get_state(now)`` with what the run's row alone cannot say: syncs ahead of it, workers alive.
 
-    try:
-        workers = live_worker_count()
-    except Exception:
-        logger.warning("[SYNC_TASK] cannot count live workers", exc_info=True)
+    The page, the status endpoint, ``sync_status`` and the admin all show this.
+    ``workers``: live workers, when the caller counted them already.
+    """
+    state = run.get_state(now)
+    if state.state == State.QUEUED:
+        ahead = (
+            SyncRun.objects.filter(outcome="", started_at__isnull=True)
+            .filter(Q(created_at__lt=run.created_at) | Q(created_at=run.created_at, pk__lt=run.pk))
+            .count()
+        )
+        plural = "s are" if ahead > 1 else " is"
+        waiting = f"Waiting for a worker: {ahead} sync{plural} ahead of this one." if ahead else "Waiting for a worker."
+        return RunState(state.state, " ".join(filter(None, [waiting, run.requeue_reason])), state.cause)
+    if state.state == State.SUPERSEDED and run.superseded_by_id:
+        newer = SyncRun.objects.filter(pk=run.superseded_by_id).values_list("reason", flat=True).first()
+        if newer == SyncRun.Reason.AUTOMATIC:
+            return RunState(
+                state.state,
+                f"Its worker stopped responding, so run {run.superseded_by_id} resumed it from its checkpoints.",
+                "resumed",
+            )
         return state
+    if state.state != State.STALLED:
+        return state
+    if workers is None:
+        from integrations.workers import live_worker_count
+
+        try:
+            workers = live_worker_count()
+        except Exception:
+            logger.warning("[SYNC_TASK] cannot count live workers", exc_info=True)
+            return state
     if workers == 0:
-        fact = "No worker is running."
-    elif run.started_at is None:
-        fact = f"{workers} worker{'s are' if workers > 1 else ' is'} alive but busy with other syncs."
-    else:
-        fact = f"{workers} worker{'s are' if workers > 1 else ' is'} alive."
-    return RunState(state.state, f"{state.reason} {fact}")
+        return RunState(
+            state.state,
+            f"{state.reason} No worker is running: start one (manage.py rundramatiq) and the sync goes on by itself.",
+            "no_worker",
+        )
+    alive = f"{workers} worker{'s are' if workers > 1 else ' is'} alive"
+    if state.cause == "worker_died":
+        if settings.SYNC_AUTO_RECOVER and run.reason != SyncRun.Reason.AUTOMATIC:
+            then = "the watcher resumes it on one of them from its last checkpoint."
+        else:
+            then = "Retry resumes it from its last checkpoint."
+        return RunState(state.state, f"{state.reason} {alive}: {then}", state.cause)
+    # Waiting with live workers and its task not seen in the queue: only the watcher looks there.
+    return RunState(
+        state.state,
+        f"{state.reason} {alive}, but nothing has checked its task since: is the watcher running "
+        "(manage.py sync_watcher)? Retry starts it again.",
+        state.cause,
+    )
 
 
 def repository_status(run, row):
@@ -78,6 +116,7 @@ def run_snapshot(run, now=None):
             "prs_total": r.prs_total,
             "prs_written": r.prs_written,
             "error": r.error,
+            "error_code": r.error_code,
             "started_at": r.started_at.isoformat() if r.started_at else None,
             "finished_at": r.finished_at.isoformat() if r.finished_at else None,
             # When this run completed the repository.
@@ -91,15 +130,46 @@ def run_snapshot(run, now=None):
         "seq": run.event_seq,
         "state": state.state,
         "reason": state.reason,
+        "cause": state.cause,
         "run_reason": run.reason,
+        "superseded_by": run.superseded_by_id,
         "note": run.heartbeat_note,
         "heartbeat_at": run.heartbeat_at.isoformat() if run.heartbeat_at else None,
         "waiting_until": run.waiting_until.isoformat() if run.waiting_until else None,
         "started_at": run.started_at.isoformat() if run.started_at else None,
         "finished_at": run.finished_at.isoformat() if run.finished_at else None,
         "members_synced": run.members_synced,
+        # Counted once here, not by every page the event reaches.
+        "reviews": count_reviews(run.pk) if state.state == State.SUCCEEDED else None,
         "repositories": repos,
     }
+
+
+def count_reviews(run_id):
+    """Reviews stored for the run's repositories."""
+    return PullRequestReview.objects.filter(pull_request__repository__sync_runs=run_id).count()
+
+
+def publish(run_id, *, claim_token=None):
+    """The one way a run's news goes out: the next ``seq``, a snapshot from the database, sent to its pages.
+
+    Used by the worker (``claim_token``: only while it owns the run), the
+    shutdown path, the watcher and ``start_sync``. Returns False when nothing
+    was sent (the run changed hands, or the layer failed); never raises.
+    """
+    try:
+        with transaction.atomic():
+            runs = SyncRun.objects.filter(pk=run_id)
+            if claim_token is not None:
+                runs = runs.filter(claim_token=claim_token)
+            if not runs.update(event_seq=F("event_seq") + 1):
+                return False
+            run = SyncRun.objects.get(pk=run_id)
+        event = run_snapshot(run)
+    except Exception:
+        logger.warning("[SYNC_TASK] could not build progress for run %s", run_id, exc_info=True)
+        return False
+    return send_event(run.pk, run.team_id, event)
 
 
 def send_event(run_id, team_id, event):
@@ -156,14 +226,5 @@ class ProgressPublisher:
         return self.publish(force=True)
 
     def _send(self):
-        try:
-            seq = self.lease.next_seq()
-            if seq is None:
-                return False
-            run = SyncRun.objects.get(pk=self.lease.run_id)
-            event = run_snapshot(run)
-        except Exception:
-            logger.warning("[SYNC_TASK] could not build progress for run %s", self.lease.run_id, exc_info=True)
-            return False
         self.sent += 1
-        return send_event(run.pk, run.team_id, event)
+        return publish(self.lease.run_id, claim_token=self.lease.token)

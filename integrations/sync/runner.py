@@ -9,11 +9,11 @@ from django.utils import timezone
 from dramatiq.middleware import Shutdown
 
 from integrations.github import errors
-from integrations.models import GitHubIntegration, SyncRun, SyncRunRepository, TrackedRepository
+from integrations.models import ErrorCode, GitHubIntegration, SyncRun, SyncRunRepository, TrackedRepository
 from integrations.sync.history import RUN_ERRORS, IncompleteSync, sync_repositories
 from integrations.sync.lease import RunFenced, RunLease
 from integrations.sync.members import sync_github_members
-from integrations.sync.progress import ProgressPublisher, run_snapshot, send_event
+from integrations.sync.progress import ProgressPublisher, publish
 
 logger = logging.getLogger("integrations.sync")
 
@@ -81,7 +81,7 @@ def run_sync(run_id, *, message_id="", client_class=None, requeue=None):
         summary.outcome = SyncRun.Outcome.INTERRUPTED
         if requeue is not None:
             requeue(run.pk)
-        send_event(run.pk, run.team_id, run_snapshot(SyncRun.objects.get(pk=run.pk)))
+        publish(run.pk)
         return summary
     except (OperationalError, InterfaceError):
         # The database went away: let Dramatiq retry the message; the run
@@ -90,7 +90,13 @@ def run_sync(run_id, *, message_id="", client_class=None, requeue=None):
         raise
     except Exception as exc:
         logger.exception("[SYNC_TASK] run=%s failed unexpectedly", run.pk)
-        _finish(lease, summary, SyncRun.Outcome.FAILED, f"Unexpected error: {type(exc).__name__}: {exc}")
+        _finish(
+            lease,
+            summary,
+            SyncRun.Outcome.FAILED,
+            f"Unexpected error: {type(exc).__name__}: {exc}",
+            ErrorCode.UNEXPECTED,
+        )
         return summary
     finally:
         summary.seconds = round(time.monotonic() - started, 3)
@@ -113,15 +119,22 @@ def _run(lease, run, rows, summary, client_class):
         integration = GitHubIntegration.objects.select_related("team").get(team_id=run.team_id)
         token = integration.get_access_token()
     except GitHubIntegration.DoesNotExist:
-        return _finish(lease, summary, SyncRun.Outcome.FAILED, "GitHub is not connected for this team. Connect it.")
+        return _finish(
+            lease,
+            summary,
+            SyncRun.Outcome.FAILED,
+            "GitHub is not connected for this team. Connect it.",
+            ErrorCode.NOT_CONNECTED,
+        )
     except errors.TokenUnavailable as exc:
         logger.error("[SYNC_TASK] run=%s token unavailable: %s", run.pk, exc)
-        return _finish(lease, summary, SyncRun.Outcome.FAILED, str(exc))
+        return _finish(lease, summary, SyncRun.Outcome.FAILED, str(exc), ErrorCode.TOKEN)
     logger.info("[SYNC_TASK] run=%s token prefix=%s length=%s", run.pk, token[:4], len(token))
 
     if client_class is None:
         from integrations.github.client import GitHubClient as client_class
     client = client_class(token, waiter=lease.wait_until, on_attempt=lease.touch)
+    codes = {}  # what failed -> its ErrorCode
     try:
         if run.include_members:
             try:
@@ -130,19 +143,21 @@ def _run(lease, run, rows, summary, client_class):
                 )
                 lease.update(members_synced=summary.members)
             except RUN_ERRORS as exc:
-                return _finish(lease, summary, SyncRun.Outcome.FAILED, str(exc))
+                return _finish(lease, summary, SyncRun.Outcome.FAILED, str(exc), error_code(exc))
             except REPOSITORY_ERRORS as exc:
                 summary.repositories["members"] = str(exc)
+                codes["members"] = error_code(exc)
             lease.publisher.publish(force=True)
         for row, outcome in sync_repositories(rows, run, client=client, lease=lease):
             repo = row.repository
             if isinstance(outcome, RUN_ERRORS):
-                _fail_repository(lease, row, str(outcome))
-                return _finish(lease, summary, SyncRun.Outcome.FAILED, str(outcome))
+                _fail_repository(lease, row, str(outcome), error_code(outcome))
+                return _finish(lease, summary, SyncRun.Outcome.FAILED, str(outcome), error_code(outcome))
             if isinstance(outcome, REPOSITORY_ERRORS):
                 logger.warning("[SYNC_TASK] run=%s repo=%s failed: %s", run.pk, repo.full_name, outcome)
-                _fail_repository(lease, row, _repository_error(repo, outcome))
+                _fail_repository(lease, row, _repository_error(repo, outcome), error_code(outcome))
                 summary.repositories[repo.full_name] = _repository_error(repo, outcome)
+                codes[repo.full_name] = error_code(outcome)
             else:
                 summary.repositories[repo.full_name] = "complete"
                 summary.prs_written += outcome.prs_written
@@ -153,10 +168,18 @@ def _run(lease, run, rows, summary, client_class):
         client.close()
     failed = {name: why for name, why in summary.repositories.items() if why != "complete"}
     if failed:
+        # Counted over the whole run: a resumed delivery completed some of its repositories before.
+        statuses = list(run.repository_rows.values_list("status", flat=True))
+        repositories = len(failed) - ("members" in failed)
+        what = ["The members"] if "members" in failed else []
+        if repositories:
+            what.append(f"{repositories} of {len(statuses)} repositor{'y' if len(statuses) == 1 else 'ies'}")
         detail = "; ".join(f"{name}: {why}" for name, why in failed.items())
-        return _finish(
-            lease, summary, SyncRun.Outcome.FAILED, f"{len(failed)} of {len(summary.repositories)} failed. {detail}"
-        )
+        # Partly: some repository's data is all there, and stays so.
+        complete = SyncRunRepository.Status.COMPLETE in statuses
+        outcome = SyncRun.Outcome.PARTLY_FAILED if complete else SyncRun.Outcome.FAILED
+        message = f"{' and '.join(what)} failed. {detail}"
+        return _finish(lease, summary, outcome, message, next(iter(codes.values())))
     return _finish(lease, summary, SyncRun.Outcome.SUCCEEDED, "")
 
 
@@ -168,19 +191,36 @@ def _repository_error(repo, exc):
     return str(exc)
 
 
-def _fail_repository(lease, row, message):
+def error_code(exc):
+    """The ErrorCode of a failure: what a person can do about it."""
+    if isinstance(exc, errors.BadCredentials | errors.TokenUnavailable):
+        return ErrorCode.TOKEN
+    if isinstance(exc, errors.NotFound):
+        return ErrorCode.REPOSITORY_GONE
+    if isinstance(exc, errors.NoAccess):
+        return ErrorCode.NO_ACCESS
+    if isinstance(exc, errors.RateLimited):
+        return ErrorCode.RATE_LIMITED
+    if isinstance(exc, errors.GitHubUnavailable | errors.GraphQLError):
+        return ErrorCode.GITHUB_DOWN
+    if isinstance(exc, IncompleteSync):
+        return ErrorCode.INCOMPLETE
+    return ErrorCode.UNEXPECTED
+
+
+def _fail_repository(lease, row, message, code):
     with lease.fenced():
         SyncRunRepository.objects.filter(pk=row.pk).update(
-            status=SyncRunRepository.Status.FAILED, error=message[:2000], finished_at=timezone.now()
+            status=SyncRunRepository.Status.FAILED, error=message[:2000], error_code=code, finished_at=timezone.now()
         )
         TrackedRepository.objects.filter(pk=row.repository_id).update(
             sync_status=TrackedRepository.Status.FAILED, last_error=message[:2000]
         )
 
 
-def _finish(lease, summary, outcome, error):
+def _finish(lease, summary, outcome, error, code=""):
     try:
-        lease.finish(outcome, error[:5000])
+        lease.finish(outcome, error[:5000], code)
     except RunFenced:
         logger.info("[SYNC_TASK] run=%s superseded before it could record %s", lease.run_id, outcome)
         raise

@@ -6,7 +6,8 @@ from django.db import transaction
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
-from integrations.models import SyncRun, SyncRunRepository, Team, TrackedRepository
+from integrations.models import State, SyncRun, SyncRunRepository, Team, TrackedRepository
+from integrations.sync.progress import publish
 
 logger = logging.getLogger("integrations.sync")
 
@@ -72,6 +73,8 @@ def start_sync(team, repositories, *, reason, full=False, include_members=True, 
         # Enqueue only once the run is committed, or a fast worker finds no row.
         if enqueue:
             transaction.on_commit(lambda: _enqueue(run, sync_historical_data_task))
+        # Pages open on the team's earlier runs move to this one.
+        transaction.on_commit(lambda: publish(run.pk))
     logger.info(
         "[SYNC_TASK] start_sync team=%s run=%s reason=%s repos=%s full=%s superseded=%s",
         team.pk,
@@ -82,6 +85,28 @@ def start_sync(team, repositories, *, reason, full=False, include_members=True, 
         superseded,
     )
     return run
+
+
+def skip_run(run, now=None):
+    """End a stalled run as skipped (a person chose to go on without it); False if it is not stalled.
+
+    The outcome is written only if nothing changed meanwhile, and a worker
+    that comes back to it later is fenced out by it.
+    """
+    now = now or timezone.now()
+    state = run.get_state(now)
+    if state.state != State.STALLED:
+        return False
+    skipped = SyncRun.objects.filter(pk=run.pk, outcome=run.outcome, heartbeat_at=run.heartbeat_at).update(
+        outcome=SyncRun.Outcome.SKIPPED,
+        error=f"Skipped while stalled: {state.reason}",
+        finished_at=now,
+        claim_token="",
+    )
+    if skipped:
+        logger.info("[SYNC_TASK] run=%s skipped while stalled", run.pk)
+        publish(run.pk)
+    return bool(skipped)
 
 
 def incomplete_repositories(run):

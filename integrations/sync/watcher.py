@@ -15,12 +15,11 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import close_old_connections
-from django.db.models import F
 from django.utils import timezone
 
-from integrations.models import SyncRun
+from integrations.models import State, SyncRun
 from integrations.sync.lost import check_waiting_runs, waiting_runs
-from integrations.sync.progress import run_snapshot, send_event
+from integrations.sync.progress import describe_state, publish
 from integrations.sync.start import SyncNotStarted, incomplete_repositories, start_sync
 from integrations.workers import live_worker_count
 
@@ -38,38 +37,34 @@ class Watcher:
         recent = now - timedelta(days=1)
         runs = SyncRun.objects.filter(outcome__in=("", SyncRun.Outcome.INTERRUPTED), created_at__gte=recent)
         recovered = []
-        workers = None
+        workers = _live_workers()
+        if workers:
+            # Workers are alive to run what waits: the waiting runs whose message was lost are queued again.
+            for run in check_waiting_runs(waiting_runs().filter(created_at__gte=recent), now):
+                self._push(run)
         for run in runs.select_related("team"):
-            state = run.get_state(now)
-            if self._seen.get(run.pk) != state.state:
-                if run.pk in self._seen or state.state == "stalled":
+            state = describe_state(run, now, workers=workers)
+            # What the page shows in words: a state, its cause, and for a queued run its place in line.
+            shown = (state.state, state.cause, state.reason if state.state == State.QUEUED else "")
+            if self._seen.get(run.pk) != shown:
+                if run.pk in self._seen or state.state == State.STALLED:
                     self._push(run)
-                self._seen[run.pk] = state.state
-            if state.state != "stalled" or not self.auto_recover or run.started_at is None:
+                self._seen[run.pk] = shown
+            if state.state != State.STALLED or not self.auto_recover or run.started_at is None:
                 continue
             if run.reason == SyncRun.Reason.AUTOMATIC:
                 continue  # a second stall is left to the user
-            if workers is None:
-                workers = _live_workers()
             if workers:
                 new = self._recover(run)
                 if new is not None:
                     recovered.append(new)
-        if workers is None:
-            workers = _live_workers()
-        if workers:
-            # Workers are alive to run what waits: find the waiting runs whose message was lost.
-            for run in check_waiting_runs(waiting_runs().filter(created_at__gte=recent), now):
-                self._push(SyncRun.objects.get(pk=run.pk))
         # Forget runs that are no longer active.
         active = set(runs.values_list("pk", flat=True))
         self._seen = {pk: s for pk, s in self._seen.items() if pk in active}
         return recovered
 
     def _push(self, run):
-        SyncRun.objects.filter(pk=run.pk).update(event_seq=F("event_seq") + 1)
-        run.refresh_from_db()
-        send_event(run.pk, run.team_id, run_snapshot(run))
+        publish(run.pk)
 
     def _recover(self, run):
         repos = incomplete_repositories(run)

@@ -1,4 +1,4 @@
-"""The sync progress page, and its two ways out of trouble: Retry and Skip.
+"""The sync progress page, and its ways out: Retry, and Skip (or Continue) to the dashboard.
 
 The page renders once; every later update arrives over its websocket
 (``onboarding.consumers.SyncProgressConsumer``), rendered by the same partials.
@@ -11,8 +11,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from integrations.models import SyncRun
-from integrations.sync.start import SyncNotStarted, incomplete_repositories, start_sync
+from integrations.models import State, SyncRun
+from integrations.sync.start import SyncNotStarted, incomplete_repositories, skip_run, start_sync
 from onboarding.progress_view import load_progress_context
 from onboarding.views._helpers import team_required
 
@@ -65,6 +65,28 @@ def retry_sync(request):
 @require_POST
 @team_required
 def skip_sync(request):
-    """On to the dashboard; the sync goes on in the background."""
-    messages.info(request, "The sync goes on in the background; this dashboard fills in as it progresses.")
+    """On to the dashboard, saying truly what becomes of the run.
+
+    A stalled run is ended as skipped (a late worker is fenced out); a live
+    one goes on in the background; an ended one stays as it ended.
+    """
+    run = _team_run(request, request.POST.get("run") or None)
+    if run is None:
+        return redirect("onboarding:dashboard")
+    skipped = skip_run(run)
+    state = run.get_state(timezone.now())
+    if skipped:
+        missing = len(incomplete_repositories(run))
+        messages.info(
+            request,
+            f"You skipped sync run {run.pk}: {missing} of {run.repositories.count()} repositories were not synced. "
+            "Sync them from here with Sync now whenever you like.",
+        )
+    elif state.is_active or state.state == State.INTERRUPTED:
+        messages.info(request, "The sync goes on in the background; this dashboard fills in as it progresses.")
+    elif state.state in (State.FAILED, State.PARTLY_FAILED):
+        messages.warning(
+            request,
+            f"Sync run {run.pk} ended with failures: {state.reason} Retry it from its page, or Sync now from here.",
+        )
     return redirect("onboarding:dashboard")

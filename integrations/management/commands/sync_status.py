@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from integrations.management.commands._common import get_team
 from integrations.models import SyncRun
-from integrations.sync.progress import repository_status
+from integrations.sync.progress import describe_state, repository_status
 
 
 class Command(BaseCommand):
@@ -26,7 +26,7 @@ class Command(BaseCommand):
         now = timezone.now()
         self.stdout.write(f"{'run':>6}  {'team':<16} {'reason':<10} {'state':<11} {'heartbeat':>9}  reason / note")
         for run in runs:
-            state = run.get_state(now)
+            state = describe_state(run, now)
             age = f"{int((now - run.heartbeat_at).total_seconds())} s" if run.heartbeat_at and not run.outcome else "-"
             self.stdout.write(
                 f"{run.pk:>6}  {run.team.slug[:16]:<16} {run.reason:<10} {state.state:<11} {age:>9}  "
