@@ -36,30 +36,17 @@ def stop_worker():
 
 
 def start_watcher():
-    """Start (once) the watcher thread: runs that lost their message when the app last stopped are queued
-    again, then stall pushes and automatic recovery for this process's runs."""
+    """Start (once) the watcher thread: state pushes, automatic recovery, and runs whose message this
+    process's broker does not hold (queued before it restarted, or by another process) queued again."""
     global _watcher_stop
     if _watcher_stop is None:
         from integrations.sync.watcher import Watcher
 
         _watcher_stop = threading.Event()
-        thread = threading.Thread(target=_watch, args=(Watcher(), _watcher_stop), name="sync-watcher", daemon=True)
+        thread = threading.Thread(
+            target=Watcher().run_forever, kwargs={"stop": _watcher_stop}, name="sync-watcher", daemon=True
+        )
         thread.start()
-
-
-def _watch(watcher, stop):
-    from django.db import close_old_connections
-
-    from integrations.sync.lost import requeue_after_restart
-
-    # This process's broker is new: runs that waited for a worker when it last stopped lost their messages.
-    try:
-        requeue_after_restart()
-    except Exception:
-        logger.exception("[SYNC_TASK] could not queue again the runs waiting when the app last stopped")
-    finally:
-        close_old_connections()
-    watcher.run_forever(stop=stop)
 
 
 def stop_watcher():

@@ -195,7 +195,12 @@ _dramatiq_middleware = [
     "django_dramatiq.middleware.DbConnectionsMiddleware",
 ]
 if EMBEDDED:
-    DRAMATIQ_BROKER = {"BROKER": "dramatiq.brokers.stub.StubBroker", "OPTIONS": {}, "MIDDLEWARE": _dramatiq_middleware}
+    DRAMATIQ_BROKER = {
+        "BROKER": "dramatiq.brokers.stub.StubBroker",
+        "OPTIONS": {},
+        # RememberEnqueued: the in-process broker holds only what this process enqueued (integrations.sync.lost).
+        "MIDDLEWARE": [*_dramatiq_middleware, "integrations.enqueued_here.RememberEnqueued"],
+    }
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 else:
     DRAMATIQ_BROKER = {

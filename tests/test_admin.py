@@ -96,7 +96,7 @@ def test_resync_all_starts_the_repositories_no_live_run_holds_and_names_the_othe
 
     run = SyncRun.objects.exclude(pk=live.pk).get()
     assert set(run.repositories.all()) == set(free)
-    assert run.include_members  # the live run does not sync them
+    assert not run.include_members  # the live run syncs them
     started, left_out = messages_of(response)
     assert f"run {run.pk}</a> queued for {free[0].full_name}, {free[1].full_name}" in started
     assert left_out == f"{team}: left out, still syncing in a live run: {busy.full_name} (run {live.pk} is running)."

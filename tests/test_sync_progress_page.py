@@ -288,13 +288,68 @@ def test_a_team_without_a_sync_is_sent_to_choose_repositories(client, acme):
     assert '<a class="button primary" href="/onboarding/repos/">Choose repositories</a>' in page(client, team, user)
 
 
-def test_skip_leads_to_the_dashboard(client, acme):
-    user, team = acme
-    make_run(team, started_at=ago(300), heartbeat_at=ago(120))
+def skip(client, user, team, run):
     sign_in(client, user, team)
-    response = client.post("/onboarding/sync/skip/")
-    assert response.status_code == 302
-    assert response["Location"] == "/onboarding/dashboard/"
+    with time_machine.travel(NOW, tick=False):
+        response = client.post("/onboarding/sync/skip/", {"run": run.pk}, follow=True)
+    assert response.redirect_chain == [("/onboarding/dashboard/", 302)]
+    return words(response.content.decode())
+
+
+def test_skip_ends_a_stalled_run_as_skipped_and_says_what_was_not_synced(client, acme):
+    user, team = acme
+    run = make_run(
+        team,
+        started_at=ago(300),
+        heartbeat_at=ago(120),
+        progress={"acme/api": {"status": "complete", "prs_synced": 5, "prs_total": 5}},
+    )
+
+    text = skip(client, user, team, run)
+
+    assert f"You skipped sync run {run.pk}: 1 of 2 repositories were not synced." in text
+    assert "goes on in the background" not in text
+    run.refresh_from_db()
+    assert run.get_state(NOW).state == "skipped"
+    page_html = page(client, team, user, run=run.pk)
+    assert state_section(page_html).startswith("Skipped")
+    assert "Skipped while stalled: The worker stopped responding 120 s ago." in state_section(page_html)
+    assert actions(page_html) == ["dashboard"]
+    assert "acme/web Not started" in repo_rows(page_html)
+
+
+def test_skip_on_a_running_run_leaves_it_running_in_the_background(client, acme):
+    user, team = acme
+    run = make_run(team, started_at=ago(30), heartbeat_at=ago(1))
+
+    text = skip(client, user, team, run)
+
+    assert "The sync goes on in the background" in text
+    run.refresh_from_db()
+    assert run.outcome == "" and run.get_state(NOW).state == "running"
+
+
+def test_skip_on_a_failed_run_says_it_failed_not_that_it_goes_on(client, acme):
+    user, team = acme
+    run = make_run(team, started_at=ago(300), finished_at=ago(200), outcome="failed", error="GitHub was down.")
+
+    text = skip(client, user, team, run)
+
+    assert f"Sync run {run.pk} ended with failures: GitHub was down." in text
+    assert "goes on in the background" not in text
+
+
+def test_a_queued_run_says_how_many_syncs_are_ahead_of_it(client, acme):
+    user, team = acme
+    other = make_team("Initech", make_user("bob"))
+    SyncRun.objects.create(team=other, reason="onboarding", created_at=ago(20))
+    SyncRun.objects.create(team=other, reason="onboarding", created_at=ago(15), started_at=ago(10))  # running
+    make_run(team, created_at=ago(5))
+
+    text = state_section(page(client, team, user))
+
+    assert text.startswith("Queued")
+    assert "Waiting for a worker: 1 sync is ahead of this one." in text
 
 
 def test_retry_and_skip_need_the_csrf_token(acme):

@@ -256,7 +256,8 @@ def test_a_resumed_full_run_fetches_no_repository_it_already_completed(team):
         CooperativeShutdown().after_worker_shutdown(None, None)
     assert summary.outcome == "interrupted"
     statuses = dict(run.repository_rows.values_list("repository__full_name", "status"))
-    assert statuses == {first.full_name: "complete", second.full_name: "syncing"}
+    assert statuses[first.full_name] == "complete"
+    assert statuses[second.full_name] in ("pending", "syncing")  # stopped before or after its first page
     RecordsRepositories.fetched = []
 
     resumed = run_sync(run.pk, message_id="redelivered", client_class=RecordsRepositories)

@@ -1,13 +1,13 @@
 """Runs waiting for a worker whose message no longer exists anywhere, queued again.
 
 A Redis restarted without persistence forgets every queued message; the
-embedded broker lives in the web process and dies with it; an enqueue that
-failed leaves a run with no message at all. Such a run would wait for ever
-while idle workers wait for work. The watcher (and the embedded process when
-it starts) looks for the message of every run waiting for a worker: where it
-is gone, the run is queued again, saying why; where it is there while
-workers are alive, the run is merely queued behind others (``queue_seen_at``),
-not stalled.
+embedded broker lives in the web process and dies with it (and a command run
+beside it enqueues into its own, gone when it exits); an enqueue that failed
+leaves a run with no message at all. Such a run would wait for ever while
+idle workers wait for work. The watcher looks for the message of every run
+waiting for a worker: where it is gone, the run is queued again, saying why;
+where it is there while workers are alive, the run is merely queued behind
+others (``queue_seen_at``), not stalled.
 
 A late duplicate (the old message turning up after all) is harmless: the
 first delivery claims the run, the other exits quietly (``RunLease.claim``).
@@ -21,6 +21,7 @@ import dramatiq
 from django.db.models import Q
 from django.utils import timezone
 
+from integrations.enqueued_here import PROCESS_STARTED, enqueued_here
 from integrations.models import SyncRun
 
 logger = logging.getLogger("integrations.sync")
@@ -38,16 +39,25 @@ def waiting_runs():
     return SyncRun.objects.filter(never_started | released)
 
 
-def messages_exist(keys):
-    """{broker key: True if the broker holds that message (queued, delayed, or fetched and not yet acknowledged)}.
+def holds(run, exists):
+    """Whether the broker holds the run's message, given ``messages_exist``'s answer."""
+    if exists is EMBEDDED:
+        return enqueued_here(run.message_id)
+    return exists[run.broker_key]
 
-    None when this broker cannot tell: the embedded one knows it lost nothing
-    until its process restarts (``requeue_after_restart`` covers that).
+
+EMBEDDED = object()
+
+
+def messages_exist(keys):
+    """{broker key: True if the Redis broker holds that message (queued, delayed, or fetched, not acknowledged)}.
+
+    ``EMBEDDED`` for the in-process broker: ``holds`` asks this process's memory instead.
     """
     broker = dramatiq.get_broker()
     client = getattr(broker, "client", None)
     if client is None:
-        return None
+        return EMBEDDED
     from integrations.tasks import sync_historical_data_task
 
     # Dramatiq's Redis broker keeps each message under its own key (options["redis_message_id"],
@@ -82,27 +92,15 @@ def check_waiting_runs(runs, now=None):
     now = now or timezone.now()
     runs = list(runs)
     exists = messages_exist([run.broker_key for run in runs])
-    if exists is None:
-        return []
     seen, requeued = [], []
     for run in runs:
-        if exists[run.broker_key]:
+        if holds(run, exists):
             seen.append(run.pk)
         elif (now - last_enqueued(run)).total_seconds() >= GRACE_SECONDS:
-            if requeue(run, _why_lost(run, now), now):
+            if requeue(run, _why_lost(run, now, embedded=exists is EMBEDDED), now):
                 requeued.append(run)
     if seen:
         SyncRun.objects.filter(pk__in=seen).update(queue_seen_at=now)
-    return requeued
-
-
-def requeue_after_restart():
-    """Embedded mode, at start: the in-process broker is new, so no waiting run's message survived."""
-    now = timezone.now()
-    reason = _at("Its task was lost when the app restarted", now)
-    requeued = [run for run in waiting_runs() if requeue(run, reason, now)]
-    for run in requeued:
-        logger.warning("[SYNC_TASK] run=%s queued again: its task was lost when the app restarted", run.pk)
     return requeued
 
 
@@ -136,9 +134,13 @@ def requeue(run, reason, now):
     return True
 
 
-def _why_lost(run, now):
+def _why_lost(run, now, *, embedded=False):
     if not run.message_id or run.message_id.startswith(PLACEHOLDER):
         return _at("Its task never reached the broker", now)
+    if embedded:
+        if last_enqueued(run) < PROCESS_STARTED:
+            return _at("Its task was lost when the app restarted", now)
+        return _at("Its task was queued in another process, outside this app's queue", now)
     restarted = _redis_started_at(now)
     if restarted is not None and restarted > last_enqueued(run):
         return _at("Its task was lost when Redis restarted", now)

@@ -47,7 +47,9 @@ class Watcher:
             # What the page shows in words: a state, its cause, and for a queued run its place in line.
             shown = (state.state, state.cause, state.reason if state.state == State.QUEUED else "")
             if self._seen.get(run.pk) != shown:
-                if run.pk in self._seen or state.state == State.STALLED:
+                # Pushed when it changed, and when no news of it ever went out (a run
+                # another process created, whose pages are served by this one's layer).
+                if run.pk in self._seen or state.state == State.STALLED or run.event_seq == 0:
                     self._push(run)
                 self._seen[run.pk] = shown
             if state.state != State.STALLED or not self.auto_recover or run.started_at is None:
