@@ -131,3 +131,28 @@ def test_a_run_queued_when_redis_restarts_is_queued_again_and_completes(github, 
     assert record.requeue_reason.startswith("Its task was lost when Redis restarted; queued again at ")
     assert record.attempts == 1  # one delivery ran it: no duplicate work
     assert_team_equal(github, team)
+
+
+def test_a_run_waiting_behind_a_busy_worker_is_queued_never_stalled(github, stack, settings):
+    """Its message waits in Redis while the only worker thread is busy: queued, for as long as it takes."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    stack.stop_workers()
+    reset_emulator(github, 1500)  # the first run takes several stall windows
+    team = connected_team(github)
+    browser = Browser(stack.web.url, session_key(team.members.get()))
+    first, second = team.repositories.order_by("full_name").values_list("github_id", flat=True)
+    stack.start_worker(threads=1)
+    stack.start_watcher("--no-recover")
+    busy = browser.start_sync([first])
+    wait_for(lambda: SyncRun.objects.get(pk=busy).started_at, timeout=20, message="the first run to start")
+    behind = browser.start_sync([second])
+
+    with StatusPoller(browser, lambda: behind) as status:
+        wait_for(lambda: SyncRun.objects.get(pk=behind).outcome, timeout=90, message="the run behind to end")
+        waited = (SyncRun.objects.get(pk=behind).started_at - SyncRun.objects.get(pk=behind).created_at).total_seconds()
+
+    assert waited > 2 * stack.stall_seconds, f"it waited only {waited:.1f} s: nothing was tested"
+    assert SyncRun.objects.get(pk=behind).outcome == "succeeded"
+    assert SyncRun.objects.get(pk=behind).attempts == 1
+    states = [state for _, state in status.states()]
+    assert "queued" in states and "stalled" not in states, states
