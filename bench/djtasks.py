@@ -15,7 +15,7 @@ Commands:
   for ``publish`` to report progress on.
 - ``publish``: what a worker does while it syncs, at its throttled rate: per
   tick a fenced write (heartbeat, a repository's ``prs_synced``), then
-  ``ProgressPublisher.publish`` (``next_seq``, ``run_snapshot``,
+  ``ProgressPublisher.publish`` (``progress.publish``: the next seq, ``run_snapshot``,
   ``send_event``). Records the wall-clock time of each ``send_event`` call
   by seq.
 - ``start-runs``: ``start_sync`` once per tracked repository (one run each,
@@ -109,7 +109,7 @@ def fake_run(repositories: int) -> dict:
         claim_token=token,
         attempts=1,
     )
-    run.repositories.set(repos)
+    run.repositories.set(repos, through_defaults={"status": "syncing", "prs_total": 100_000})
     TrackedRepository.objects.filter(pk__in=[r.pk for r in repos]).update(
         sync_status=TrackedRepository.Status.SYNCING, prs_synced=0, prs_total=100_000
     )
@@ -125,7 +125,7 @@ def publish(run_id: int, token: str, count: int, interval: float, start_at: floa
     from django.db import close_old_connections
     from django.db.models import F
 
-    from integrations.models import SyncRun, TrackedRepository
+    from integrations.models import SyncRun, SyncRunRepository
     from integrations.sync import progress
     from integrations.sync.lease import RunLease
     from integrations.sync.progress import ProgressPublisher
@@ -144,7 +144,7 @@ def publish(run_id: int, token: str, count: int, interval: float, start_at: floa
     try:
         lease = RunLease(SyncRun.objects.select_related("team").get(pk=run_id), token)
         publisher = ProgressPublisher(lease, interval=interval)
-        repos = list(lease.run.repositories.order_by("full_name").values_list("pk", flat=True))
+        rows = list(lease.run.repository_rows.order_by("repository__full_name").values_list("pk", flat=True))
         if start_at:
             time.sleep(max(0.0, start_at - time.time()))
         started = time.monotonic()
@@ -152,7 +152,9 @@ def publish(run_id: int, token: str, count: int, interval: float, start_at: floa
             time.sleep(max(0.0, started + n * interval - time.monotonic()))
             # A page stored: the fenced write (heartbeat), a repository's progress.
             with lease.fenced(note=f"bench page {n + 1}"):
-                TrackedRepository.objects.filter(pk=repos[n % len(repos)]).update(prs_synced=F("prs_synced") + 100)
+                SyncRunRepository.objects.filter(pk=rows[n % len(rows)]).update(
+                    prs_synced=F("prs_synced") + 100, prs_written=F("prs_written") + 100
+                )
             publisher.publish(force=True)
     finally:
         progress.send_event = original

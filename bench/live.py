@@ -10,7 +10,7 @@ through ``/accounts/login/``):
    ``/ws/sync/<run_id>/`` with the session cookie. A separate process
    publishes progress exactly as a worker does (``bench.djtasks publish``:
    per tick a fenced write, then ``ProgressPublisher.publish``:
-   ``next_seq``, ``run_snapshot``, ``send_event``) once per
+   ``progress.publish``: the next seq, ``run_snapshot``, ``send_event``) once per
    ``SYNC_PROGRESS_INTERVAL_SECONDS`` (1 s, the product's default),
    recording the wall-clock time of each ``send_event`` call by seq.
    Latency = the client's receipt of the message carrying that ``data-seq``
@@ -647,7 +647,7 @@ def _notes(result, size, dom_info: dict, real_figures, problems):
     result.notes += [
         f"Each round: {size['events']} progress events of one run, one every {size['interval']} s "
         f"({'the worker throttle, SYNC_PROGRESS_INTERVAL_SECONDS' if size['interval'] == INTERVAL else 'quick mode'}),"
-        " published as the worker does (fenced write, then `ProgressPublisher.publish`: `next_seq`, "
+        " published as the worker does (fenced write, then `ProgressPublisher.publish`: the next seq, "
         "`run_snapshot`, `send_event`); production: from a separate process, embedded: from a thread of the "
         "web process. Latency = receipt (client: `time.time()` when the message arrived; page: "
         "`performance.timeOrigin + performance.now()` when `#sync-state` shows the seq) minus the time of the "
