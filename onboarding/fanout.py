@@ -10,8 +10,9 @@ every socket of that team it holds.
 A hub lives while its team has a socket in the process and belongs to one
 event loop. It joins the group again every
 ``SYNC_FANOUT_RENEW_SECONDS``: the layer forgets members after a day, and a
-restarted Redis forgets them at once. Meanwhile each socket still re-reads
-its run from the database, so a page never shows less than the truth.
+restarted Redis forgets them at once. When the layer failed and the hub
+joined again, each of its sockets sends its page a fresh snapshot from the
+database: events sent meanwhile were lost.
 """
 
 import asyncio
@@ -57,6 +58,7 @@ class Hub:
 
     async def _run(self):
         delay = RETRY_SECONDS
+        failed = False
         while True:
             try:
                 if self.channel is None:
@@ -64,6 +66,9 @@ class Hub:
                 await self.layer.group_add(self.group, self.channel)
                 if not self.ready.done():
                     self.ready.set_result(True)
+                if failed:
+                    failed = False
+                    await self.refresh()
                 renewing = asyncio.get_running_loop().create_task(self._renew())
                 try:
                     while True:
@@ -74,8 +79,9 @@ class Hub:
             except asyncio.CancelledError:
                 raise
             except Exception:
+                failed = True
                 if not self.ready.done():
-                    self.ready.set_result(False)  # sockets go on without events: they re-read the database
+                    self.ready.set_result(False)  # sockets go on without events until the layer is back
                 logger.warning("%s: the channel layer failed; trying again in %.1f s", self.group, delay, exc_info=True)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_RETRY_SECONDS)
@@ -88,6 +94,15 @@ class Hub:
                 await self.layer.group_add(self.group, self.channel)
             except Exception:
                 logger.warning("%s: could not renew the group membership", self.group, exc_info=True)
+
+    async def refresh(self):
+        """After the layer failed: each socket sends its page the truth it may have missed."""
+        results = await asyncio.gather(
+            *(socket.send_snapshot() for socket in list(self.sockets)), return_exceptions=True
+        )
+        for result in results:
+            if isinstance(result, Exception):
+                logger.error("%s: a socket could not refresh its page", self.group, exc_info=result)
 
     async def hand_out(self, message):
         sockets = list(self.sockets)

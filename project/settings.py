@@ -171,10 +171,10 @@ GITHUB_BACKOFF_MAX_SECONDS = env_float("GITHUB_BACKOFF_MAX_SECONDS", 30.0)
 SYNC_HEARTBEAT_SECONDS = env_float("SYNC_HEARTBEAT_SECONDS", 5.0)
 SYNC_STALL_SECONDS = env_float("SYNC_STALL_SECONDS", 45.0)
 SYNC_PROGRESS_INTERVAL_SECONDS = env_float("SYNC_PROGRESS_INTERVAL_SECONDS", 1.0)
-# How often the watcher (and an open progress page) re-derives run states.
+# How often the watcher re-derives run states, pushes their changes and looks for lost messages.
 SYNC_WATCH_SECONDS = env_float("SYNC_WATCH_SECONDS", 2.0)
 # How often a web process joins each team's event group again (a restarted
-# Redis forgets groups; the page re-reads the database meanwhile).
+# Redis forgets groups; a failed layer is joined again at once, with fresh snapshots).
 SYNC_FANOUT_RENEW_SECONDS = env_float("SYNC_FANOUT_RENEW_SECONDS", 30.0)
 # A run whose worker died is restarted once by the watcher when a worker is alive.
 SYNC_AUTO_RECOVER = env_bool("SYNC_AUTO_RECOVER", default=True)
