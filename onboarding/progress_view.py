@@ -15,7 +15,15 @@ from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils.dateparse import parse_datetime
 
-from integrations.models import ACTIVE_STATES, TROUBLE_STATES, ErrorCode, State, SyncRun, TrackedRepository
+from integrations.models import (
+    ACTIVE_STATES,
+    TROUBLE_STATES,
+    ErrorCode,
+    RunState,
+    State,
+    SyncRun,
+    TrackedRepository,
+)
 from integrations.sync.progress import run_snapshot
 
 # The page's headline for each state, and for some states, per cause (RunState.cause).
@@ -83,6 +91,11 @@ def ws_url(run_id):
     return f"/ws/sync/{run_id}/"
 
 
+def headline(state):
+    """The page's headline for a ``RunState``."""
+    return CAUSE_HEADLINES.get((state.state, state.cause), HEADLINES.get(state.state, state.state))
+
+
 def progress_context(snapshot, *, now, newer_run_id=None):
     """The template context for ``snapshot`` (``run_snapshot``'s dict) at ``now``."""
     state, cause = snapshot["state"], snapshot.get("cause") or ""
@@ -99,7 +112,7 @@ def progress_context(snapshot, *, now, newer_run_id=None):
         "ws_url": ws_url(snapshot["run_id"]),
         "state": state,
         "cause": cause,
-        "headline": CAUSE_HEADLINES.get((state, cause), HEADLINES.get(state, state)),
+        "headline": headline(RunState(state, cause=cause)),
         "reason": snapshot.get("reason") or "",
         "actions": CAUSE_ACTIONS.get((state, cause), ACTIONS.get(state, ())),
         "note": snapshot.get("note") or "",

@@ -13,8 +13,10 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from integrations.models import SyncRun
+from integrations.sync.progress import describe_state
 from integrations.sync.start import SyncNotStarted, start_sync
 from integrations.tracking import UntrackRefused, untrack_repository
+from onboarding.progress_view import headline
 from onboarding.views._helpers import team_required
 
 
@@ -29,7 +31,7 @@ def dashboard(request):
         ).order_by("full_name")
     )
     latest_run = team.sync_runs.order_by("-created_at", "-pk").first()
-    latest_state = latest_run.get_state(timezone.now()) if latest_run else None
+    latest_state = describe_state(latest_run, timezone.now()) if latest_run else None
     return render(
         request,
         "onboarding/dashboard.html",
@@ -41,6 +43,7 @@ def dashboard(request):
             "members_count": team.github_members.count(),
             "latest_run": latest_run,
             "latest_state": latest_state,
+            "latest_headline": headline(latest_state) if latest_state else "",
         },
     )
 
