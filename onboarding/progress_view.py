@@ -269,10 +269,13 @@ def _overall(rows, rate, *, active):
     known = all(t is not None for t in totals)
     prs_total = sum(r["prs_total"] or 0 for r in rows) if known else None
     synced = sum(r["prs_synced"] for r in rows)
+    # Of the pull requests while every total is known; otherwise no honest percentage, unless all are done.
     if prs_total:
         percent = min(100, synced * 100 // prs_total)
+    elif known or done == len(rows):
+        percent = 100 if done == len(rows) else 0
     else:
-        percent = done * 100 // len(rows)
+        percent = None
     eta = ""
     remaining = [r for r in rows if r["status"] in ("syncing", "pending")]
     if active and rate and known and remaining:

@@ -515,3 +515,15 @@ def test_the_run_shows_its_overall_progress_and_time_left(client, acme):
     text = words(re.search(r'<p id="sync-overall">.*?</p>', page(client, team, user), re.S).group(0))
     # 120 written in 60 s: the 280 left take about 2 min 20 s.
     assert text == "30% · 1 of 2 repositories complete · 120 of 400 pull requests · about 2 min left"
+
+
+def test_the_overall_progress_shows_no_percentage_while_a_repositorys_size_is_unknown(client, acme):
+    user, team = acme
+    make_run(
+        team,
+        started_at=ago(60),
+        heartbeat_at=ago(1),
+        progress={"acme/api": {"status": "syncing", "prs_synced": 100, "prs_total": 126, "prs_written": 100}},
+    )
+    text = words(re.search(r'<p id="sync-overall">.*?</p>', page(client, team, user), re.S).group(0))
+    assert text == "0 of 2 repositories complete · 100 pull requests"
