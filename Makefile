@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.requirements-installed
 
-.PHONY: run test lint install bench
+.PHONY: run test lint install bench states
 
 run: $(STAMP)
 	$(BIN)/python manage.py demo
@@ -18,6 +18,11 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# make states: retake docs/states/, the progress page in each state a sync can be in
+# (tests/test_state_matrix.py brings a real run into each one and checks every surface)
+states: $(STAMP)
+	STATE_SCREENSHOTS=docs/states scripts/run-tests tests/test_state_matrix.py
 
 # make bench [ARGS="--quick api"]: the benchmarks of BENCHMARKS.md
 bench: $(STAMP)
