@@ -315,8 +315,8 @@ class SyncRun(models.Model):
             if waited > stall and not self._waiting_in_queue(now, stall):
                 return RunState(
                     State.STALLED,
-                    f"The worker was shut down {int(waited.total_seconds())} s ago and no worker has resumed "
-                    "the sync since.",
+                    f"The worker was shut down at {_clock(self.finished_at or self.created_at)} and no worker "
+                    "has resumed the sync since.",
                     "not_resumed",
                 )
             reason = " ".join(filter(None, [self.error, self.requeue_reason]))
@@ -328,7 +328,7 @@ class SyncRun(models.Model):
             if waited > stall and not self._waiting_in_queue(now, stall):
                 return RunState(
                     State.STALLED,
-                    f"No worker has picked up this sync in {int(waited.total_seconds())} s.",
+                    f"No worker has picked up this sync since it was queued at {_clock(self.created_at)}.",
                     "not_picked_up",
                 )
             reason = " ".join(filter(None, ["Waiting for a worker.", self.requeue_reason]))
@@ -339,17 +339,19 @@ class SyncRun(models.Model):
             # Checked before waiting_until: a worker heartbeats while it waits
             # on a rate limit, so silence means it died, even mid-wait.
             where = f" while {self.heartbeat_note}" if self.heartbeat_note else ""
-            return RunState(
-                State.STALLED,
-                f"The worker stopped responding {int(silent.total_seconds())} s ago{where}.",
-                "worker_died",
-            )
+            return RunState(State.STALLED, f"The worker stopped responding at {_clock(beat)}{where}.", "worker_died")
         if self.waiting_until and self.waiting_until > now:
-            local = timezone.localtime(self.waiting_until)
             return RunState(
-                State.WAITING, f"Paused: GitHub rate limit, resumes at {local:%H:%M:%S}.", ErrorCode.RATE_LIMITED
+                State.WAITING,
+                f"Paused: GitHub rate limit, resumes at {_clock(self.waiting_until)}.",
+                ErrorCode.RATE_LIMITED,
             )
         return RunState(State.RUNNING, self.heartbeat_note)
+
+
+def _clock(moment):
+    """A time of day in the configured zone: reasons name moments, not ages that would tick on a page."""
+    return f"{timezone.localtime(moment):%H:%M:%S}"
 
 
 class SyncRunRepository(models.Model):

@@ -104,7 +104,9 @@ def progress_context(snapshot, *, now, newer_run_id=None):
     heartbeat = _parse(snapshot.get("heartbeat_at"))
     rate = _rate(snapshot["repositories"], started, finished or now)
     active = state in ACTIVE_STATES
-    repositories = _repository_rows(snapshot["repositories"], rate, heartbeat, now, active=active)
+    # Time left only while a worker is at it: a stalled run has none to give.
+    estimating = state in (State.RUNNING, State.WAITING)
+    repositories = _repository_rows(snapshot["repositories"], rate, heartbeat, now, active=estimating)
     heartbeat_age = _seconds(now - heartbeat) if heartbeat and active else None
     context = {
         "run_id": snapshot["run_id"],
@@ -122,9 +124,10 @@ def progress_context(snapshot, *, now, newer_run_id=None):
         "heartbeat_age": heartbeat_age,
         "heartbeat_age_text": age_text(heartbeat_age),
         "members": snapshot.get("members_synced"),
+        "include_members": snapshot.get("include_members", True),
         "repositories": repositories,
         "prs_synced": sum(r["prs_synced"] for r in repositories),
-        "overall": _overall(repositories, rate, active=active),
+        "overall": _overall(repositories, rate, active=estimating),
         "newer_run_id": snapshot.get("superseded_by") if state == State.SUPERSEDED else newer_run_id,
         "summary": None,
     }

@@ -150,6 +150,7 @@ def test_every_field_of_a_running_sync(signed_in, team):
         "heartbeat_age_seconds": 7,
         "waiting_until": None,
         "members_synced": 12,
+        "include_members": True,
         "message_id": str(task.pk),
         "repositories": [
             {

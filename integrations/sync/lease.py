@@ -66,6 +66,7 @@ class RunLease:
                 outcome="",
                 error="",
                 error_code="",
+                requeue_reason="",
                 finished_at=None,
                 claim_token=token,
                 started_at=now,

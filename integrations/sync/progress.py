@@ -16,6 +16,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from integrations.models import PullRequestReview, RunState, State, SyncRun, SyncRunRepository
@@ -44,11 +45,7 @@ def describe_state(run, now=None, *, workers=None):
     """
     state = run.get_state(now)
     if state.state == State.QUEUED:
-        ahead = (
-            SyncRun.objects.filter(outcome="", started_at__isnull=True)
-            .filter(Q(created_at__lt=run.created_at) | Q(created_at=run.created_at, pk__lt=run.pk))
-            .count()
-        )
+        ahead = queued_ahead(run)
         plural = "s are" if ahead > 1 else " is"
         waiting = f"Waiting for a worker: {ahead} sync{plural} ahead of this one." if ahead else "Waiting for a worker."
         return RunState(state.state, " ".join(filter(None, [waiting, run.requeue_reason])), state.cause)
@@ -79,17 +76,29 @@ def describe_state(run, now=None, *, workers=None):
         )
     alive = f"{workers} worker{'s are' if workers > 1 else ' is'} alive"
     if state.cause == "worker_died":
-        if settings.SYNC_AUTO_RECOVER and run.reason != SyncRun.Reason.AUTOMATIC:
-            then = "the watcher resumes it on one of them from its last checkpoint."
-        else:
-            then = "Retry resumes it from its last checkpoint."
-        return RunState(state.state, f"{state.reason} {alive}: {then}", state.cause)
+        # No promise of an automatic recovery: if the watcher starts one, the page follows it.
+        return RunState(state.state, f"{state.reason} {alive}: Retry resumes it from its last checkpoint.", state.cause)
     # Waiting with live workers and its task not seen in the queue: only the watcher looks there.
     return RunState(
         state.state,
         f"{state.reason} {alive}, but nothing has checked its task since: is the watcher running "
         "(manage.py sync_watcher)? Retry starts it again.",
         state.cause,
+    )
+
+
+def queued_ahead(run):
+    """Runs waiting for a worker whose message went into the queue before this run's did."""
+    from integrations.sync.lost import last_enqueued, waiting_runs
+
+    enqueued = Greatest("created_at", Coalesce("requeued_at", "created_at"), Coalesce("finished_at", "created_at"))
+    mine = last_enqueued(run)
+    return (
+        waiting_runs()
+        .exclude(pk=run.pk)
+        .alias(enqueued=enqueued)
+        .filter(Q(enqueued__lt=mine) | Q(enqueued=mine, pk__lt=run.pk))
+        .count()
     )
 
 
@@ -139,6 +148,7 @@ def run_snapshot(run, now=None):
         "started_at": run.started_at.isoformat() if run.started_at else None,
         "finished_at": run.finished_at.isoformat() if run.finished_at else None,
         "members_synced": run.members_synced,
+        "include_members": run.include_members,
         # Counted once here, not by every page the event reaches.
         "reviews": count_reviews(run.pk) if state.state == State.SUCCEEDED else None,
         "repositories": repos,

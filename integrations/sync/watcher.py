@@ -44,8 +44,9 @@ class Watcher:
                 self._push(run)
         for run in runs.select_related("team"):
             state = describe_state(run, now, workers=workers)
-            # What the page shows in words: a state, its cause, and for a queued run its place in line.
-            shown = (state.state, state.cause, state.reason if state.state == State.QUEUED else "")
+            # What the page shows in words. A running run's note changes with every page: its worker
+            # reports those itself. Other reasons name moments, not ages, so they change only with a fact.
+            shown = (state.state, state.cause, "" if state.state == State.RUNNING else state.reason)
             if self._seen.get(run.pk) != shown:
                 # Pushed when it changed, and when no news of it ever went out (a run
                 # another process created, whose pages are served by this one's layer).
