@@ -141,7 +141,7 @@ def _why_lost(run, now, *, embedded=False):
         if last_enqueued(run) < PROCESS_STARTED:
             return _at("Its task was lost when the app restarted", now)
         return _at("Its task was queued in another process, outside this app's queue", now)
-    restarted = _redis_started_at(now)
+    restarted = _redis_started_at()
     if restarted is not None and restarted > last_enqueued(run):
         return _at("Its task was lost when Redis restarted", now)
     return _at("Its task was no longer in the broker", now)
@@ -151,10 +151,15 @@ def _at(what, now):
     return f"{what}; queued again at {timezone.localtime(now):%H:%M:%S}."
 
 
-def _redis_started_at(now):
+def _redis_started_at():
+    """The latest moment Redis can have started: its uptime counts whole seconds up to the moment it is read.
+
+    (Measured from the pass's start instead, a slow pass put the start before a message queued just
+    ahead of the restart, and the loss was blamed on the broker.)
+    """
     try:
         uptime = dramatiq.get_broker().client.info("server")["uptime_in_seconds"]
     except Exception:
         logger.warning("[SYNC_TASK] cannot read Redis's uptime", exc_info=True)
         return None
-    return now - timedelta(seconds=int(uptime))
+    return timezone.now() - timedelta(seconds=int(uptime))
