@@ -18,6 +18,24 @@ def start_emulator(*, seed=11, orgs=("acme",), repos=2, prs=(20, 60), members=6,
     return EmulatorServer(world, tokens=tokens, **options).start()
 
 
+@pytest.fixture(scope="module")
+def private_redis(tmp_path_factory):
+    """A ``redis-server`` of the module's own (no persistence): a test may restart it without disturbing anyone's."""
+    import os
+    import shutil
+
+    from harness.processes import RedisServer
+
+    if shutil.which("redis-server") is None:
+        message = "needs redis-server on the PATH to run a private Redis (apt-get install redis-server)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{message} (CI=true, so a missing service is a failure)", pytrace=False)
+        pytest.skip(message)
+    server = RedisServer(tmp_path_factory.mktemp("private-redis")).start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture(scope="session")
 def shared_emulator():
     """One emulator for the whole session; tests must not change its data (use make_emulator)."""

@@ -4,7 +4,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from onboarding.management.commands.demo import DEFAULT_LATENCY_MS, _demo_user, 
 from tests.base import connected_team, point_settings_at
 from tests.conftest import TEST_TOKEN
 from tests.onboarding_base import fast_passwords  # noqa: F401
+from tests.services import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -129,15 +129,15 @@ def _demo_running(var_dir, port):
             [sys.executable, "manage.py", *args], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
         )
     try:
-        deadline = time.monotonic() + 60
-        while True:
+
+        def answers():
             assert demo.poll() is None, (Path(var_dir).parent / "demo.log").read_text()[-3000:]
             try:
-                requests.get(f"http://127.0.0.1:{port}/accounts/login/", timeout=2)
-                break
+                return requests.get(f"http://127.0.0.1:{port}/accounts/login/", timeout=2).status_code
             except requests.ConnectionError:
-                assert time.monotonic() < deadline, "the demo did not answer within 60 s"
-                time.sleep(0.2)
+                return None
+
+        wait_for(answers, timeout=60, interval=0.2, message="the demo to answer")
         yield f"http://127.0.0.1:{port}"
     finally:
         demo.terminate()

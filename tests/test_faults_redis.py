@@ -5,14 +5,11 @@ restart forgets queues, heartbeats and channel groups alike), started and
 restarted by this test: the shared Redis other tests use is never disturbed.
 """
 
-import os
 import re
-import shutil
 
 import pytest
 
 from harness.http_client import Browser
-from harness.processes import RedisServer
 from harness.progress_page import ProgressPage, StatusPoller
 from integrations.models import PullRequest, SyncRun
 from tests.base import connected_team
@@ -29,18 +26,6 @@ from tests.services import require_postgres, wait_for
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres, pytest.mark.redis]
 
 LATENCY_MS = 400
-
-
-@pytest.fixture(scope="module")
-def private_redis(tmp_path_factory):
-    if shutil.which("redis-server") is None:
-        message = "needs redis-server on the PATH to run a private Redis (apt-get install redis-server)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{message} (CI=true, so a missing service is a failure)", pytrace=False)
-        pytest.skip(message)
-    server = RedisServer(tmp_path_factory.mktemp("private-redis")).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")

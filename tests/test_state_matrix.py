@@ -23,7 +23,6 @@ the workers and the watcher it needs (``Crew``).
 import io
 import os
 import re
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +35,6 @@ from django.core.management import call_command
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from harness.http_client import Browser
-from harness.processes import RedisServer
 from harness.progress_page import text_of
 from integrations.github.errors import BadCredentials
 from integrations.models import SyncRun
@@ -79,19 +77,6 @@ class Shows:
 
 
 # -- the module's processes ------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def private_redis(tmp_path_factory):
-    """A Redis of this module's own: the lost-message test restarts it without disturbing anyone's."""
-    if shutil.which("redis-server") is None:
-        message = "needs redis-server on the PATH to run a private Redis (apt-get install redis-server)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{message} (CI=true, so a missing service is a failure)", pytrace=False)
-        pytest.skip(message)
-    server = RedisServer(tmp_path_factory.mktemp("matrix-redis")).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")
