@@ -162,4 +162,5 @@ def _redis_started_at():
     except Exception:
         logger.warning("[SYNC_TASK] cannot read Redis's uptime", exc_info=True)
         return None
-    return timezone.now() - timedelta(seconds=int(uptime))
+    # Redis counts its uptime on a cached clock, which may run up to a second ahead: one second of slack.
+    return timezone.now() - timedelta(seconds=int(uptime) - 1)
